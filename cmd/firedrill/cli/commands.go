@@ -1,0 +1,7 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// addExtraCommands wires the commands of the cluster and image tooling.
+func addExtraCommands(root *cobra.Command) {
+}

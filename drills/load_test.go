@@ -1,0 +1,238 @@
+package drills
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestExamplesValidate(t *testing.T) {
+	files, err := filepath.Glob("examples/*.yaml")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 5, "the shipped examples")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			ds, err := LoadFile(f)
+			require.NoError(t, err)
+			require.Len(t, ds, 1)
+			require.Equal(t, f, ds[0].Source())
+		})
+	}
+}
+
+func TestValidTestdata(t *testing.T) {
+	files, err := filepath.Glob("testdata/valid-*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := LoadFile(f)
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestLoadMultiDocument(t *testing.T) {
+	ds, err := LoadFile("testdata/valid-multi.yaml")
+	require.NoError(t, err)
+	require.Len(t, ds, 2)
+	require.Equal(t, "t", ds[0].Metadata.Name)
+	require.Equal(t, "t2", ds[1].Metadata.Name)
+	require.Equal(t, 30*time.Second, ds[1].Spec.Faults[0].Duration.Duration)
+}
+
+// TestInvalidDrills checks that each mistake a user would make is reported
+// with the file, the line and the field path.
+func TestInvalidDrills(t *testing.T) {
+	cases := []struct {
+		file string
+		line int
+		path string
+		msg  string
+	}{
+		{"unknown-field", 8, "spec.target.nmae", `unknown field "nmae" (did you mean "name"?)`},
+		{"wrong-type", 10, "spec.traffic.rate", `wrong type: got string "fast", want a number`},
+		{"bare-number-duration", 12, "spec.slo.p99", "a bare number has no unit"},
+		{"bad-duration-unit", 14, "spec.guard.rules[0].for", `invalid duration "3 minutes"`},
+		{"bad-cron", 11, "spec.schedule", "invalid cron schedule"},
+		{"bad-promql", 12, "spec.guard.rules[0].expr", "invalid PromQL"},
+		{"missing-name", 3, "metadata.name", "required"},
+		{"missing-namespace", 6, "spec.target.namespace", "required"},
+		{"api-version", 1, "apiVersion", "unsupported apiVersion"},
+		{"unknown-kind", 2, "kind", "unsupported kind"},
+		{"unknown-fault-type", 10, "spec.faults[0].type", `invalid value "pod-explode"`},
+		{"percent-out-of-range", 13, "spec.faults[0].selector.value", "between 1 and 100"},
+		{"protected-namespace", 7, "spec.target.namespace", "protected"},
+		{"decision-order", 12, "spec.guard.decision.partialAt", "must not be above rollbackAt"},
+		{"settings-wrong-type", 11, "spec.faults[0].badImage", "do not apply to a pod-kill fault"},
+		{"missing-bad-image", 10, "spec.faults[0].badImage.image", "needs the image"},
+		{"error-rate-percent", 12, "spec.slo.errorRate", "ratio between 0 and 1"},
+		{"concurrency-lowercase", 11, "spec.concurrencyPolicy", "want one of Forbid, Allow, Replace"},
+		{"expect-strategy", 15, "spec.expect.strategy", "not among spec.guard.strategies"},
+		{"yaml-syntax", 11, "", "invalid YAML"},
+		{"consistency-two-kinds", 13, "spec.slo.consistency[0]", "exactly one of sql, promql or http"},
+		{"negative-duration", 11, "spec.faults[0].duration", "must not be negative"},
+		{"traffic-path", 11, "spec.traffic.requests[0].path", `must start with "/"`},
+		{"no-faults", 9, "spec.faults", "at least one fault"},
+		{"bandwidth-rate", 12, "spec.faults[0].network.rate", "1mbps"},
+		{"labels-list", 13, "spec.faults[0].selector.labels", "got a list, want a mapping"},
+		{"duplicate-key", 9, "spec.target.name", "already defined"},
+	}
+	files, err := filepath.Glob("testdata/invalid-*.yaml")
+	require.NoError(t, err)
+	require.Len(t, files, len(cases), "every invalid-*.yaml has a case")
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			file := "testdata/invalid-" + tc.file + ".yaml"
+			_, err := LoadFile(file)
+			require.Error(t, err)
+			var list ErrorList
+			require.True(t, errors.As(err, &list), "want an ErrorList, got %T: %v", err, err)
+			var found *FieldError
+			for _, fe := range list {
+				if fe.Path == tc.path && fe.Line == tc.line {
+					found = fe
+				}
+			}
+			require.NotNil(t, found, "no error at line %d path %q in:\n%v", tc.line, tc.path, err)
+			require.Equal(t, file, found.File)
+			require.Contains(t, found.Message, tc.msg)
+			want := file + ":" + strconv.Itoa(tc.line) + ": "
+			require.True(t, strings.HasPrefix(found.Error(), want), "%q should start with %q", found.Error(), want)
+		})
+	}
+}
+
+func TestLoadReportsAllErrors(t *testing.T) {
+	src := `apiVersion: firedrill.dev/v1alpha1
+kind: Drill
+metadata:
+  name: Bad_Name
+spec:
+  target:
+    namespace: demo
+  faults:
+    - type: network-loss
+      network:
+        lossPercent: 0
+  slo:
+    errorRate: -1
+`
+	_, err := Load("multi.yaml", []byte(src))
+	var list ErrorList
+	require.True(t, errors.As(err, &list))
+	paths := map[string]int{}
+	for _, fe := range list {
+		paths[fe.Path] = fe.Line
+	}
+	require.Equal(t, map[string]int{
+		"metadata.name":                      4,
+		"spec.target.name":                   6,
+		"spec.faults[0].network.lossPercent": 11,
+		"spec.slo.errorRate":                 13,
+	}, paths)
+}
+
+func TestLoadEdgeCases(t *testing.T) {
+	for name, src := range map[string]string{
+		"empty":        "",
+		"whitespace":   "\n\n  \n",
+		"scalar":       "just a string",
+		"list":         "- a\n- b\n",
+		"only-comment": "# nothing here\n",
+		"nulldocs":     "---\n---\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(name+".yaml", []byte(src))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), name+".yaml")
+		})
+	}
+}
+
+func TestLoadFileMissing(t *testing.T) {
+	_, err := LoadFile(filepath.Join(t.TempDir(), "nope.yaml"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestDefaultsApplied(t *testing.T) {
+	ds, err := LoadFile("testdata/valid-minimal.yaml")
+	require.NoError(t, err)
+	d := ds[0]
+	s := d.Spec
+	require.Equal(t, TargetDeployment, s.Target.Kind)
+	require.Equal(t, "payment", s.Target.Service)
+	require.True(t, d.GuardEnabled())
+	require.Equal(t, 0.9, *s.Guard.Decision.RollbackAt)
+	require.Equal(t, 0.7, *s.Guard.Decision.PartialAt)
+	require.Equal(t, 50, s.Guard.Decision.PartialPercent)
+	require.NotNil(t, s.Guard.Kubernetes, "a guard with no detector gets the workload signals")
+	require.NotNil(t, s.Guard.Statistical)
+	require.Equal(t, []StrategyName{StrategyRevert, StrategyHuman}, []StrategyName{s.Guard.Strategies[0].Name, s.Guard.Strategies[1].Name})
+	require.Equal(t, 0.01, *s.SLO.ErrorRate)
+	require.Equal(t, 500*time.Millisecond, s.SLO.P99.Duration)
+	require.Equal(t, 5*time.Minute, s.Timeouts.Observe.Duration)
+	require.Equal(t, ConcurrencyForbid, s.ConcurrencyPolicy)
+	require.Equal(t, "pod-kill", s.Faults[0].Name)
+	require.Equal(t, BackendAuto, s.Faults[0].Backend)
+	require.Equal(t, "demo", s.Faults[0].Selector.Namespace)
+	require.Equal(t, ModeOne, s.Faults[0].Selector.Mode)
+
+	// Default is idempotent and keeps user values.
+	before := *s.Guard.Decision.RollbackAt
+	d.Default()
+	require.Equal(t, before, *d.Spec.Guard.Decision.RollbackAt)
+}
+
+func TestDefaultFaultNamesAreUnique(t *testing.T) {
+	d := &Drill{APIVersion: APIVersion, Kind: KindDrill, Metadata: Metadata{Name: "x"},
+		Spec: Spec{Target: Target{Namespace: "n", Name: "w"}, Faults: []Fault{{Type: FaultPodKill}, {Type: FaultPodKill}}}}
+	d.Default()
+	require.NoError(t, d.Validate())
+	require.Equal(t, "pod-kill-1", d.Spec.Faults[0].Name)
+	require.Equal(t, "pod-kill-2", d.Spec.Faults[1].Name)
+}
+
+func TestValidateInCodeHasNoFile(t *testing.T) {
+	d := &Drill{APIVersion: APIVersion, Kind: KindDrill}
+	d.Default()
+	err := d.Validate()
+	require.Error(t, err)
+	require.True(t, strings.HasPrefix(err.Error(), "metadata.name: "), err.Error())
+}
+
+func TestOpCompare(t *testing.T) {
+	cases := []struct {
+		op   Op
+		v, t float64
+		want bool
+	}{
+		{OpGT, 2, 1, true}, {OpGT, 1, 1, false}, {OpGE, 1, 1, true}, {OpLT, 0, 1, true},
+		{OpLE, 2, 1, false}, {OpEQ, 1, 1, true}, {OpNE, 1, 1, false}, {Op("~"), 1, 1, false},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, c.op.Compare(c.v, c.t), "%v %s %v", c.v, c.op, c.t)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	require.Equal(t, "namespace", suggest("namspace", []string{"name", "namespace", "port"}))
+	require.Equal(t, "", suggest("zzzzzz", []string{"name", "namespace"}))
+}
+
+func BenchmarkLoadExample(b *testing.B) {
+	data, err := os.ReadFile("examples/bad-image.yaml")
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load("bad-image.yaml", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

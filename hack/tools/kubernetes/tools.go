@@ -1,0 +1,16 @@
+//go:build tools
+
+// Package tools pins the Kubernetes and etcd commands that hack/tools.sh
+// builds, so that `go mod tidy` keeps their requirements in go.mod/go.sum.
+// It is never compiled.
+package tools
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+)
