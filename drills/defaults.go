@@ -27,7 +27,7 @@ const (
 	DefaultHistoryLimit       = 10
 	DefaultBaselineErrorRate  = 0.005
 	DefaultDetectErrorRate    = 0.05
-	DefaultFalseAlarmRate     = 0.001
+	DefaultFalseAlarmRate     = 1e-6
 	DefaultMissRate           = 0.01
 	DefaultMinRequests        = 50
 	DefaultRevertTimeout      = 2 * time.Minute

@@ -139,7 +139,10 @@ type Statistical struct {
 	BaselineErrorRate *float64 `json:"baselineErrorRate,omitempty" yaml:"baselineErrorRate,omitempty" jsonschema:"minimum=0,exclusiveMaximum=1"`
 	// DetectErrorRate is the error rate the test must catch (default 0.05).
 	DetectErrorRate *float64 `json:"detectErrorRate,omitempty" yaml:"detectErrorRate,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
-	// FalseAlarmRate is the test's alpha (default 0.001).
+	// FalseAlarmRate is the test's alpha (default 1e-6). The test watches
+	// continuously, so alpha bounds false alarms per request watched: on
+	// average at least 1/alpha requests pass between two false alarms
+	// (1e-6 at 50 requests/s: more than five hours).
 	FalseAlarmRate *float64 `json:"falseAlarmRate,omitempty" yaml:"falseAlarmRate,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
 	// MissRate is the test's beta (default 0.01).
 	MissRate *float64 `json:"missRate,omitempty" yaml:"missRate,omitempty" jsonschema:"exclusiveMinimum=0,exclusiveMaximum=1"`
