@@ -213,10 +213,14 @@ build_kubernetes() {
       -ldflags "-s -w ${ldflags[*]}" -o "$out/bin/$b" "$(kube_pkg "$b")")
     log "  $b done in $((SECONDS - t0))s"
   done
-  "$out/bin/kube-apiserver" --version | grep -qx "Kubernetes $KUBERNETES_VERSION" \
-    || die "kube-apiserver --version does not report $KUBERNETES_VERSION: $("$out/bin/kube-apiserver" --version)"
-  "$out/bin/etcd" --version | grep -q "etcd Version: ${ETCD_VERSION#v}" \
-    || die "etcd --version does not report ${ETCD_VERSION#v}"
+  # (Output is captured first: `cmd | grep -q` can fail under pipefail.)
+  local v
+  v=$("$out/bin/kube-apiserver" --version)
+  [[ $v == "Kubernetes $KUBERNETES_VERSION" ]] \
+    || die "kube-apiserver --version reports '$v', not $KUBERNETES_VERSION"
+  v=$("$out/bin/etcd" --version)
+  grep -q "^etcd Version: ${ETCD_VERSION#v}$" <<<"$v" \
+    || die "etcd --version does not report ${ETCD_VERSION#v}: $v"
   cp "$src/go.mod" "$src/go.sum" "$out/"
   want_stamp kubernetes >"$out/.stamp"
   install_dir "$tmp" "$KUBERNETES_DIR"
@@ -235,10 +239,12 @@ build_runc() {
     -tags "seccomp urfave_cli_no_docs" \
     -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" \
     -o "$out/bin/runc" github.com/opencontainers/runc)
-  "$out/bin/runc" --version | grep -q "^runc version ${RUNC_VERSION#v}$" \
-    || die "runc --version does not report ${RUNC_VERSION#v}"
-  "$out/bin/runc" --version | grep -q '^libseccomp: ' \
-    || die "runc was built without seccomp support"
+  local v
+  v=$("$out/bin/runc" --version)
+  grep -q "^runc version ${RUNC_VERSION#v}$" <<<"$v" \
+    || die "runc --version does not report ${RUNC_VERSION#v}: $v"
+  grep -q '^libseccomp: ' <<<"$v" \
+    || die "runc was built without seccomp support: $v"
   cp "$src/go.mod" "$src/go.sum" "$out/"
   want_stamp runc >"$out/.stamp"
   install_dir "$tmp" "$RUNC_DIR"
