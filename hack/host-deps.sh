@@ -19,6 +19,7 @@ DEFAULT_PKGS=(
   pkg-config                   # cgo finds libseccomp through pkg-config
   gcc                          # cgo compiler for runc
   libc6-dev                    # C headers/libs for cgo
+  postgresql                   # the demo ledger database (firedrill runs its own instance on port 55432)
 )
 
 log() { printf 'host-deps: %s\n' "$*" >&2; }

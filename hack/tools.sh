@@ -5,6 +5,7 @@
 #   $FIREDRILL_CACHE/tools/kubernetes-<ver>/bin/{kube-apiserver,kube-controller-manager,
 #                                                kube-scheduler,kubelet,kube-proxy,kubectl,etcd}
 #   $FIREDRILL_CACHE/tools/runc-<ver>/bin/runc            (built with -tags seccomp)
+#   $FIREDRILL_CACHE/tools/prometheus-<ver>/bin/{prometheus,promtool}
 #
 # Each folder holds a .stamp (versions + hash of the go.mod/go.sum used + build
 # recipe); a folder whose stamp matches is skipped, so each pin builds once.
@@ -18,7 +19,7 @@
 #
 # Environment:
 #   FIREDRILL_CACHE                 cache root (default /var/cache/firedrill)
-#   KUBERNETES_VERSION, ETCD_VERSION, RUNC_VERSION
+#   KUBERNETES_VERSION, ETCD_VERSION, RUNC_VERSION, PROMETHEUS_VERSION
 #                                   override the pins of hack/versions.env; a version that
 #                                   differs from hack/tools/*/go.mod gets a module generated
 #                                   on the fly (needs the Go module proxy)
@@ -33,6 +34,7 @@ pin() { sed -n "s/^$1=//p" "$HACK_DIR/versions.env" | tail -n1; }
 KUBERNETES_VERSION=${KUBERNETES_VERSION:-$(pin KUBERNETES_VERSION)}
 ETCD_VERSION=${ETCD_VERSION:-$(pin ETCD_VERSION)}
 RUNC_VERSION=${RUNC_VERSION:-$(pin RUNC_VERSION)}
+PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-$(pin PROMETHEUS_VERSION)}
 
 # Bump when the build commands/flags below change, to force a rebuild.
 RECIPE=1
@@ -41,6 +43,7 @@ FIREDRILL_CACHE=${FIREDRILL_CACHE:-/var/cache/firedrill}
 TOOLS_DIR=$FIREDRILL_CACHE/tools
 KUBERNETES_DIR=$TOOLS_DIR/kubernetes-$KUBERNETES_VERSION
 RUNC_DIR=$TOOLS_DIR/runc-$RUNC_VERSION
+PROMETHEUS_DIR=$TOOLS_DIR/prometheus-$PROMETHEUS_VERSION
 BUILD_JOBS=${FIREDRILL_BUILD_JOBS:-2}
 
 # Never bump the toolchain, never pick up a go.work, resolve modules from
@@ -53,6 +56,7 @@ die() { log "ERROR: $*"; exit 1; }
 print_dirs() {
   echo "KUBERNETES_BIN=$KUBERNETES_DIR/bin"
   echo "RUNC_BIN=$RUNC_DIR/bin"
+  echo "PROMETHEUS_BIN=$PROMETHEUS_DIR/bin"
 }
 
 KUBERNETES_BINS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl etcd)
@@ -73,6 +77,7 @@ committed_matches() {
   case $1 in
     kubernetes) has_req k8s.io/kubernetes "$KUBERNETES_VERSION" && has_req go.etcd.io/etcd/server/v3 "$ETCD_VERSION" ;;
     runc) has_req github.com/opencontainers/runc "$RUNC_VERSION" ;;
+    prometheus) has_req github.com/prometheus/prometheus "$PROMETHEUS_VERSION" ;;
   esac
 }
 
@@ -121,6 +126,14 @@ generate_module() {
         go mod edit -go="$(sed -n 's/^go //p' "$rdir/go.mod")" \
           -require="github.com/opencontainers/runc@$RUNC_VERSION"
         ;;
+      prometheus)
+        log "generating module for github.com/prometheus/prometheus $PROMETHEUS_VERSION"
+        go mod init github.com/firedrill/firedrill/hack/tools/prometheus >/dev/null 2>&1
+        local pdir
+        pdir=$(mod_dir "github.com/prometheus/prometheus@$PROMETHEUS_VERSION")
+        go mod edit -go="$(sed -n 's/^go //p' "$pdir/go.mod")" \
+          -require="github.com/prometheus/prometheus@$PROMETHEUS_VERSION"
+        ;;
     esac
     # -e: a test-only dependency may want a newer Go; it is not built.
     go mod tidy -e
@@ -143,7 +156,7 @@ prepare_module() {
 
 update_modules() {
   local kind tmp
-  for kind in kubernetes runc; do
+  for kind in kubernetes runc prometheus; do
     tmp=$(mktemp -d)
     cp "$HACK_DIR/tools/$kind/tools.go" "$tmp/"
     generate_module "$kind" "$tmp"
@@ -161,6 +174,7 @@ want_stamp() {
   case $kind in
     kubernetes) printf 'kubernetes=%s\netcd=%s\n' "$KUBERNETES_VERSION" "$ETCD_VERSION" ;;
     runc) printf 'runc=%s\n' "$RUNC_VERSION" ;;
+    prometheus) printf 'prometheus=%s\n' "$PROMETHEUS_VERSION" ;;
   esac
   printf 'module=%s\nrecipe=%s\nplatform=%s/%s\n' "$(module_key "$kind")" "$RECIPE" "$(go env GOOS)" "$(go env GOARCH)"
 }
@@ -251,6 +265,34 @@ build_runc() {
   log "runc $RUNC_VERSION built in $((SECONDS - t0))s"
 }
 
+# Prometheus module v0.3XX.Y is Prometheus v3.XX.Y.
+prometheus_release() {
+  local v=${PROMETHEUS_VERSION#v0.}
+  echo "$((${v%%.*} / 100)).$((${v%%.*} % 100)).${v#*.}"
+}
+
+build_prometheus() {
+  local tmp=$1 out=$1/out src=$1/src t0=$SECONDS rel b
+  prepare_module prometheus "$src"
+  mkdir -p "$out/bin"
+  rel=$(prometheus_release)
+  for b in prometheus promtool; do
+    log "building $b $rel (module $PROMETHEUS_VERSION; cold build takes minutes) ..."
+    # Without the builtinassets tag the web UI is not embedded; the HTTP
+    # API, which is all firedrill uses, is unaffected.
+    (cd "$src" && CGO_ENABLED=0 go build -p "$BUILD_JOBS" -trimpath \
+      -ldflags "-s -w -X github.com/prometheus/common/version.Version=$rel -X github.com/prometheus/common/version.Branch=release" \
+      -o "$out/bin/$b" "github.com/prometheus/prometheus/cmd/$b")
+  done
+  local v
+  v=$("$out/bin/prometheus" --version 2>&1)
+  grep -q "version $rel" <<<"$v" || die "prometheus --version does not report $rel: $v"
+  cp "$src/go.mod" "$src/go.sum" "$out/"
+  want_stamp prometheus >"$out/.stamp"
+  install_dir "$tmp" "$PROMETHEUS_DIR"
+  log "prometheus $rel built in $((SECONDS - t0))s"
+}
+
 TMP_DIRS=()
 cleanup() { local d; for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done; }
 
@@ -275,8 +317,8 @@ main() {
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 
-  [[ -n $KUBERNETES_VERSION && -n $ETCD_VERSION && -n $RUNC_VERSION ]] \
-    || die "KUBERNETES_VERSION, ETCD_VERSION and RUNC_VERSION must be set (hack/versions.env)"
+  [[ -n $KUBERNETES_VERSION && -n $ETCD_VERSION && -n $RUNC_VERSION && -n $PROMETHEUS_VERSION ]] \
+    || die "KUBERNETES_VERSION, ETCD_VERSION, RUNC_VERSION and PROMETHEUS_VERSION must be set (hack/versions.env)"
   command -v go >/dev/null || die "go is not on PATH"
 
   mkdir -p "$TOOLS_DIR"
@@ -290,14 +332,15 @@ main() {
   rm -rf "$TOOLS_DIR"/.tmp-*
   trap cleanup EXIT
 
-  if ! is_current "$KUBERNETES_DIR" kubernetes || ! is_current "$RUNC_DIR" runc; then
-    if [[ ${FIREDRILL_SKIP_HOST_DEPS:-} != 1 ]]; then
-      "$HACK_DIR/host-deps.sh"
-    fi
+  # The host packages are needed to run the cluster, not only to build:
+  # check them every time (a few dpkg queries when all are present).
+  if [[ ${FIREDRILL_SKIP_HOST_DEPS:-} != 1 ]]; then
+    "$HACK_DIR/host-deps.sh"
   fi
 
   ensure kubernetes "$KUBERNETES_DIR" build_kubernetes
   ensure runc "$RUNC_DIR" build_runc
+  ensure prometheus "$PROMETHEUS_DIR" build_prometheus
 
   print_dirs
 }
