@@ -1,0 +1,8 @@
+//go:build !linux
+
+package traffic
+
+import "time"
+
+// preciseSleep sleeps d.
+func preciseSleep(d time.Duration) { time.Sleep(d) }
