@@ -105,7 +105,7 @@ func Build(ctx context.Context, pkg string, tags []Tag, out string, opts ...Opti
 
 	files := []layerFile{{Path: entrypoint[1:], Content: bin, Mode: 0o755}}
 	for _, f := range o.extraFiles {
-		files = append(files, layerFile{Path: f.Path, Content: f.Content, Mode: f.Mode})
+		files = append(files, layerFile(f))
 	}
 	layer, err := buildLayer(files)
 	if err != nil {

@@ -54,11 +54,7 @@ var kinds = [numOutcomes]Kind{
 
 // Kinds lists every outcome kind, in a stable order for printing.
 func Kinds() []Kind {
-	out := make([]Kind, 0, numOutcomes-1)
-	for _, k := range kinds[1:] {
-		out = append(out, k)
-	}
-	return out
+	return append(make([]Kind, 0, numOutcomes-1), kinds[1:]...)
 }
 
 // isError tells whether o counts as an error.

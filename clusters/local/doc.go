@@ -1,0 +1,79 @@
+// Package local is firedrill's embedded environment: a real, single-node
+// Kubernetes cluster started from binaries on the current machine, with no
+// Docker engine, no registry and no network traffic leaving the host.
+//
+// # What runs
+//
+// Create starts, in order and each behind a health check with a timeout:
+//
+//	containerd   Debian's containerd with its own --root, --state, --address
+//	             and config under the work folder; runc is firedrill's pinned
+//	             runc (built with seccomp); the CRI sandbox image is
+//	             firedrill's own pause image (images.BuildPause), imported
+//	             before any pod starts
+//	etcd         one member on 127.0.0.1 (plain HTTP, loopback only)
+//	kube-apiserver            on 127.0.0.1:6443, advertising the bridge gateway
+//	kube-controller-manager   a lean controller set, no leader election
+//	kube-scheduler            no leader election
+//	kubelet      cgroupfs driver under its own cgroup root, CNI networking
+//
+// and waits until the Node is Ready. There is deliberately no kube-proxy and
+// no CoreDNS: on a 2-core machine they cost CPU and memory that drills need,
+// and firedrill reaches pods by their IPs. Services therefore get ClusterIPs
+// and EndpointSlices, but ClusterIP traffic goes nowhere (the service CIDR is
+// blackholed), and pods have no cluster DNS. The API server listens on
+// 127.0.0.1 only, so in-cluster clients cannot reach it; controllers under
+// test run on the host with the admin kubeconfig.
+//
+// # Networking and safety
+//
+// Pods live on a Linux bridge (default fdrill0, 10.244.0.1/24, pod CIDR
+// 10.244.0.0/24) created before the API server, which advertises the gateway
+// address. The CNI config (bridge + host-local + portmap + loopback from
+// /usr/lib/cni) has ipMasq off. Before any pod starts, Create installs a
+// blackhole route for the service CIDR (10.96.0.0/16) and an iptables chain
+// FIREDRILL-FWD, jumped to from FORWARD, that drops forwarded traffic from the
+// pod CIDR to any interface other than the bridge, so pod traffic can never
+// leave the machine. The host reaches pod IPs directly and pods reach the
+// host at the gateway address.
+//
+// # Work folder
+//
+// Everything lives in one work folder, by default
+// /var/lib/firedrill/clusters/<name> (name "firedrill"; the environment
+// variable FIREDRILL_HOME replaces /var/lib/firedrill): certificates,
+// kubeconfigs, per-component logs and PID files, etcd data, containerd
+// root/state, kubelet root, pod logs and CNI config and IPAM state. The
+// admin kubeconfig is <work>/kubeconfig.
+//
+// The pause image is built from cmd/pause with the Go toolchain (the module
+// root is found from the current folder, or WithModuleDir) and a copy is
+// cached in <cache>/images/pause.tar, so `firedrill cluster up` also works
+// outside the source tree once it has run inside it.
+//
+// # Lifecycle
+//
+// Create is idempotent: a healthy running cluster is reused (a running one
+// that fails a health check gets 30 s to recover; a missing network safety
+// net is reinstalled); a stale or half-started one (after a crash or kill -9
+// of firedrill, with components orphaned or dead) is torn down first. If any
+// step fails or ctx is cancelled, everything started so far is torn down and
+// the error carries the failing component's last log lines.
+//
+// Components run in their own session (they outlive the firedrill process)
+// and in the freezer cgroup firedrill/<name>/components; the kubelet's cgroup
+// root is firedrill/<name>, so every pod and containerd shim is found through
+// cgroups, never by process name. Delete stops the components by PID
+// (SIGTERM, then SIGKILL after a grace period), freezes and kills whatever is
+// left in the cluster's cgroups, unmounts everything under the work folder
+// deepest first (overlay rootfs, shm, kubelet tmpfs and projected volumes,
+// CNI netns), removes the bridge, route and iptables chain, the iptables
+// chains and host folders our kubelet created (only those that did not exist
+// before), shim sockets and CNI cache entries of our containers, the cgroups
+// and the work folder. It is safe to call twice and after a crash.
+//
+// Create and Delete of one cluster are serialised by a lock file next to the
+// work folder. Only one local cluster can run at a time on a machine (the
+// ports, bridge and CIDRs are fixed); test binaries that bring one up hold
+// LockMachine for as long as it exists.
+package local
