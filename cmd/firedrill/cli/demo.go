@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/firedrill/firedrill/clusters/local"
+	"github.com/firedrill/firedrill/clusters/local/stack"
+)
+
+type demoFlags struct {
+	clusterFlags
+	timeout    time.Duration
+	keep       bool
+	promListen string
+	sourceDir  string
+}
+
+func (f *demoFlags) register(cmd *cobra.Command) {
+	f.clusterFlags.register(cmd)
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "overall timeout")
+	cmd.Flags().StringVar(&f.promListen, "prometheus-listen", "127.0.0.1:9090", "loopback address for Prometheus")
+	cmd.Flags().StringVar(&f.sourceDir, "source-dir", ".", "firedrill source tree (the payment image is built from ./cmd/payment)")
+}
+
+func (f *demoFlags) stack(cmd *cobra.Command) *stack.Stack {
+	log := clusterProgressLogger(cmd.ErrOrStderr(), f.verbose)
+	opts := append(f.options(cmd.ErrOrStderr()), local.WithModuleDir(f.sourceDir))
+	return stack.New(
+		stack.WithCluster(local.New(opts...)),
+		stack.WithSourceDir(f.sourceDir),
+		stack.WithLogger(log),
+		stack.WithPrometheusListen(f.promListen),
+	)
+}
+
+// newDemoCmd returns `firedrill demo` with up and down.
+func newDemoCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Bring the demo stack up or down on the local cluster",
+		Long: `The demo stack is what the shipped drills run against: the local cluster,
+a private PostgreSQL on the host (port 55432, reachable from pods at
+10.244.0.1), the payment service (image tags v1, v2-buggy, v2-slow, v2-crash,
+v2-corrupt built locally, v1 deployed with 3 replicas in namespace
+firedrill-demo), and a real Prometheus on 127.0.0.1:9090 scraping the pods
+every second with the seed's alert rules.
+
+Exit codes: 0 ok, 2 could not bring it up (what was started is removed
+unless --keep).`,
+	}
+	cmd.AddCommand(newDemoUpCmd(), newDemoDownCmd())
+	return cmd
+}
+
+func newDemoUpCmd() *cobra.Command {
+	f := &demoFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Bring the demo stack up (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s := f.stack(cmd)
+			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+			defer cancel()
+			if err := s.Up(ctx); err != nil {
+				if !f.keep {
+					fmt.Fprintln(cmd.ErrOrStderr(), "demo up failed; removing what was started (use --keep to keep it)")
+					cleanup, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 3*time.Minute)
+					defer cancel()
+					err = errors.Join(err, s.Down(cleanup))
+				}
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "\nThe demo stack is up.\n")
+			fmt.Fprintf(out, "  export KUBECONFIG=%s\n", s.Cluster().Kubeconfig())
+			fmt.Fprintf(out, "  kubectl -n %s get pods -o wide\n", stack.Namespace)
+			fmt.Fprintf(out, "  Prometheus: http://%s\n", f.promListen)
+			fmt.Fprintf(out, "  firedrill demo down   # removes it all\n")
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&f.keep, "keep", false, "on failure, keep what was started for debugging")
+	return cmd
+}
+
+func newDemoDownCmd() *cobra.Command {
+	f := &demoFlags{}
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop Prometheus and PostgreSQL and delete the local cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), f.timeout)
+			defer cancel()
+			if err := f.stack(cmd).Down(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "The demo stack is down.")
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
