@@ -56,3 +56,12 @@ bench: ## Run the benchmarks (local cluster up time and RSS, loader speed).
 .PHONY: clean
 clean: ## Remove build output (not the tool cache).
 	rm -rf _out
+
+.PHONY: demo-up
+demo-up: build ## Bring the demo stack up (local cluster, PostgreSQL, Prometheus, payment v1) and keep it.
+	hack/tools.sh
+	$(FIREDRILL) demo up
+
+.PHONY: demo-down
+demo-down: build ## Remove everything demo-up started.
+	$(FIREDRILL) demo down
