@@ -63,7 +63,10 @@ func testLogger() *slog.Logger {
 
 var machineLock struct {
 	sync.Once
-	err error
+	// unlock is kept (and never called) so the lock is held until the
+	// process exits.
+	unlock func()
+	err    error
 }
 
 // lockMachineForTests takes the machine-wide local cluster lock once for
@@ -73,7 +76,7 @@ func lockMachineForTests() error {
 	machineLock.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 		defer cancel()
-		_, machineLock.err = LockMachine(ctx)
+		machineLock.unlock, machineLock.err = LockMachine(ctx)
 		if machineLock.err == nil {
 			// No cluster of ours exists yet: what is there now must
 			// be there after every teardown.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -29,6 +30,11 @@ func LockMachine(ctx context.Context) (unlock func(), err error) {
 	return flockFile(ctx, MachineLockPath)
 }
 
+var (
+	heldMu sync.Mutex
+	held   = map[*os.File]bool{}
+)
+
 // flockFile takes an exclusive flock on path, polling until ctx ends.
 func flockFile(ctx context.Context, path string) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -41,7 +47,19 @@ func flockFile(ctx context.Context, path string) (func(), error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
+			// Keep the file reachable until unlock: if a caller dropped
+			// the unlock function, the garbage collector would close the
+			// file and silently release the lock.
+			heldMu.Lock()
+			held[f] = true
+			heldMu.Unlock()
+			return func() {
+				heldMu.Lock()
+				delete(held, f)
+				heldMu.Unlock()
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				_ = f.Close()
+			}, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			_ = f.Close()

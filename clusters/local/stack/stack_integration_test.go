@@ -1,0 +1,325 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/firedrill/firedrill/clusters/internal/proc"
+	"github.com/firedrill/firedrill/clusters/local"
+	"github.com/firedrill/firedrill/clusters/local/postgres"
+	"github.com/firedrill/firedrill/clusters/local/prometheus"
+	"github.com/firedrill/firedrill/internal/testenv"
+)
+
+// The acceptance tests share ONE demo stack for the package: the first
+// test that needs it brings it up (so that a skipped or -short run pays
+// nothing), TestMain takes it down at the end and checks that none of its
+// processes, nor the bridge, is left.
+
+const clusterName = "fdstack"
+
+var shared struct {
+	once   sync.Once
+	stack  *Stack
+	home   string
+	err    error
+	unlock func()
+}
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// testStack returns the package's running demo stack, bringing it up on
+// first use, or skips t where it cannot run.
+func testStack(t *testing.T) *Stack {
+	t.Helper()
+	testenv.Integration(t,
+		filepath.Join(prometheus.DefaultBinDir(), "prometheus"),
+		filepath.Join(prometheus.DefaultBinDir(), "promtool"))
+	if err := local.New().Preflight(); err != nil {
+		testenv.Missing(t, err.Error())
+	}
+	if _, err := postgres.FindBinDir(); err != nil {
+		testenv.Missing(t, err.Error())
+	}
+	shared.once.Do(func() {
+		// One local cluster per machine: hold the lock until TestMain
+		// has taken the stack down.
+		lctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		if shared.unlock, shared.err = local.LockMachine(lctx); shared.err != nil {
+			return
+		}
+		// A cluster whose test binary lost the lock may still be there:
+		// wait for it to go rather than fail on its ports.
+		if shared.err = waitNoOtherCluster(lctx); shared.err != nil {
+			return
+		}
+		root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+		if err != nil {
+			shared.err = err
+			return
+		}
+		// A short home: the kubelet's unix sockets must fit in 108 bytes.
+		if shared.home, shared.err = os.MkdirTemp("", "fdstack"); shared.err != nil {
+			return
+		}
+		log := testLogger()
+		cl := local.New(local.WithName(clusterName), local.WithHome(shared.home), local.WithModuleDir(root), local.WithLogger(log))
+		shared.stack = New(WithCluster(cl), WithSourceDir(root), WithLogger(log), WithTimeout(2*time.Minute))
+		ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel2()
+		start := time.Now()
+		shared.err = shared.stack.Up(ctx)
+		fmt.Fprintf(os.Stderr, "demo stack for tests: up in %s (err=%v)\n", time.Since(start).Round(time.Millisecond), shared.err)
+	})
+	require.NoError(t, shared.err, "bringing up the demo stack")
+	return shared.stack
+}
+
+// waitNoOtherCluster waits until no local cluster runs on the machine:
+// the bridge is gone and etcd's port is free.
+func waitNoOtherCluster(ctx context.Context) error {
+	busy := func() string {
+		if _, err := net.InterfaceByName(local.DefaultBridge); err == nil {
+			return "bridge " + local.DefaultBridge + " exists"
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:2379")
+		if err != nil {
+			return err.Error()
+		}
+		_ = l.Close()
+		return ""
+	}
+	var why string
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
+		why = busy()
+		return why == "", nil
+	})
+	if err != nil {
+		return fmt.Errorf("another local cluster runs although this binary holds %s (%s): %w", local.MachineLockPath, why, err)
+	}
+	return nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.stack != nil {
+		if err := downAndCheckClean(shared.stack); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL: tearing down the demo stack: %v\n", err)
+			code = 1
+		}
+	}
+	if shared.home != "" {
+		_ = os.RemoveAll(shared.home)
+	}
+	if shared.unlock != nil {
+		shared.unlock()
+	}
+	os.Exit(code)
+}
+
+// downAndCheckClean takes st down and verifies that no process it had is
+// alive (cluster components, containers, PostgreSQL, Prometheus), that the
+// bridge is gone and that the loopback ports are free again.
+func downAndCheckClean(st *Stack) error {
+	ps := processes{}
+	for name, pid := range st.Cluster().PIDs() {
+		ps.add(name, pid)
+	}
+	ps.addCgroups(clusterName)
+	if pg, err := st.Postgres(); err == nil {
+		ps.addGroup("postgres", pg.PID())
+	}
+	if r, err := proc.ReadPIDFile(filepath.Join(st.dir("prometheus"), "prometheus.pid")); err == nil {
+		ps.addGroup("prometheus", r.PID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := st.Down(ctx); err != nil {
+		return fmt.Errorf("down: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "demo stack for tests: down in %s, checking %d processes\n", time.Since(start).Round(time.Millisecond), len(ps))
+	// Down returns once every process is stopped; the short poll only
+	// lets the kernel finish reaping.
+	var alive []string
+	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		alive = ps.alive()
+		return len(alive) == 0, nil
+	})
+	var problems []string
+	if len(alive) > 0 {
+		problems = append(problems, "still running: "+strings.Join(alive, ", "))
+	}
+	if _, err := net.InterfaceByName(local.DefaultBridge); err == nil {
+		problems = append(problems, "bridge "+local.DefaultBridge+" still exists")
+	}
+	for _, addr := range []string{prometheus.DefaultListen, fmt.Sprintf("127.0.0.1:%d", postgres.DefaultPort)} {
+		if l, err := net.Listen("tcp", addr); err != nil {
+			problems = append(problems, addr+" still taken: "+err.Error())
+		} else {
+			_ = l.Close()
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// TestDemoAcceptance is the demo stack's acceptance: the good release
+// serves cleanly and each bad release shows its fault in both the traffic
+// generator's and Prometheus's numbers. The subtests run in order on one
+// stack; each puts payment:v1 back when it ends.
+func TestDemoAcceptance(t *testing.T) {
+	st := testStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	d := newDemo(ctx, t, st)
+	const rate = 50.0
+	const warmup = 3 * time.Second
+
+	restoreV1 := func(t *testing.T) {
+		t.Cleanup(func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			d.rollout(cctx, t, "payment:v1")
+		})
+	}
+
+	t.Run("v1 serves without errors", func(t *testing.T) {
+		restoreV1(t)
+		rel := d.current(ctx, t, "payment:v1")
+		d.waitScraping(ctx, t, rel)
+		const window = 15 * time.Second
+		snap, end := d.measure(ctx, t, rate, warmup, window, 2*time.Second, mixedLoad)
+		d.waitScrapedPast(ctx, t, rel, end)
+		w := int(window / time.Second)
+		promRatio, promReqs := d.promErrorRatio(ctx, t, rel, w, end)
+		mismatch := d.mustScalar(ctx, t, fmt.Sprintf(`max(max_over_time(ledger_balance_mismatch{%s}[%ds]))`, rel.selector(), w), end)
+		holds, sum, total := d.ledgerHolds(ctx, t)
+		t.Logf("v1: generator %d requests, %d errors (%.3f%%), p50 %s, p99 %s; prometheus %.0f requests, error ratio %.3f%%, max ledger_balance_mismatch %.0f; ledger sum %d = total %d: %v",
+			snap.Requests, snap.Errors, 100*snap.ErrorRate, snap.P50, snap.P99, promReqs, 100*promRatio, mismatch, sum, total, holds)
+		require.Less(t, snap.ErrorRate, 0.005, "generator error ratio (by kind %v)", snap.ByKind)
+		require.Less(t, promRatio, 0.005, "prometheus error ratio")
+		require.InEpsilon(t, float64(snap.Requests), promReqs, 0.15, "prometheus and the generator count about the same requests")
+		require.True(t, holds, "ledger invariant: sum %d, total %d", sum, total)
+		require.Zero(t, mismatch, "max ledger_balance_mismatch")
+	})
+
+	t.Run("v2-buggy fails 10% of requests", func(t *testing.T) {
+		restoreV1(t)
+		rel := d.rollout(ctx, t, "payment:v2-buggy")
+		// Each request fails independently with p = 0.1: over n requests
+		// the ratio's standard deviation is sqrt(0.09/n), 0.95 points for
+		// 1000 (20 s), so ±2 points would fail 3.5% of runs by chance
+		// alone; 2000 requests make it 3σ (0.3%).
+		const window = 40 * time.Second
+		snap, end := d.measure(ctx, t, rate, warmup, window, 2*time.Second, mixedLoad)
+		d.waitScrapedPast(ctx, t, rel, end)
+		promRatio, promReqs := d.promErrorRatio(ctx, t, rel, int(window/time.Second), end)
+		t.Logf("v2-buggy: generator %d requests, %d errors (%.2f%%, by kind %v); prometheus %.0f requests, error ratio %.2f%%",
+			snap.Requests, snap.Errors, 100*snap.ErrorRate, snap.ByKind, promReqs, 100*promRatio)
+		require.InDelta(t, 0.10, snap.ErrorRate, 0.02, "generator error ratio")
+		require.InDelta(t, 0.10, promRatio, 0.02, "prometheus error ratio")
+	})
+
+	t.Run("v2-slow has p99 above 1s", func(t *testing.T) {
+		restoreV1(t)
+		rel := d.rollout(ctx, t, "payment:v2-slow")
+		const window = 10 * time.Second
+		snap, end := d.measure(ctx, t, rate, warmup, window, 5*time.Second, mixedLoad)
+		d.waitScrapedPast(ctx, t, rel, end)
+		promP99 := d.promP99(ctx, t, rel, int(window/time.Second), end)
+		t.Logf("v2-slow: generator %d requests, %d errors, p50 %s, p99 %s, max %s; prometheus p99 %s",
+			snap.Requests, snap.Errors, snap.P50, snap.P99, snap.Max, promP99.Round(time.Millisecond))
+		require.Greater(t, snap.P99, time.Second, "generator p99")
+		require.Greater(t, promP99, time.Second, "prometheus p99")
+		require.Zero(t, snap.Errors, "slow, not failing (by kind %v)", snap.ByKind)
+	})
+
+	t.Run("v2-corrupt breaks the ledger invariant", func(t *testing.T) {
+		restoreV1(t)
+		holds, sum, total := d.ledgerHolds(ctx, t)
+		require.True(t, holds, "ledger invariant before the corrupt release: sum %d, total %d", sum, total)
+		require.NoError(t, d.withDB(ctx, func(c *pgx.Conn) error {
+			_, err := c.Exec(ctx, `SELECT ledger_snapshot()`)
+			return err
+		}))
+		restored := false
+		t.Cleanup(func() {
+			if !restored { // a failure midway must not leave the ledger broken
+				_ = d.withDB(context.Background(), func(c *pgx.Conn) error {
+					_, err := c.Exec(context.Background(), `SELECT ledger_restore()`)
+					return err
+				})
+			}
+		})
+		rel := d.rollout(ctx, t, "payment:v2-corrupt")
+		holds, sum, total = d.ledgerHolds(ctx, t)
+		require.True(t, holds, "the corrupt release alone, without transfers, must not break the ledger: sum %d, total %d", sum, total)
+
+		lctx, stopLoad := context.WithCancel(ctx)
+		defer stopLoad()
+		load := d.startLoad(lctx, t, rate, 60*time.Second, 2*time.Second, transferLoad)
+		start := time.Now()
+		var sqlAt, promAt time.Duration
+		var promMismatch float64
+		err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 45*time.Second, true, func(ctx context.Context) (bool, error) {
+			if sqlAt == 0 {
+				if holds, _, _ := d.ledgerHolds(ctx, t); !holds {
+					sqlAt = time.Since(start)
+				}
+			}
+			if promAt == 0 {
+				v, ok, err := d.scalar(ctx, fmt.Sprintf(`max(ledger_balance_mismatch{%s})`, rel.selector()), time.Now())
+				if err == nil && ok && v > 0 {
+					promAt, promMismatch = time.Since(start), v
+				}
+			}
+			return sqlAt > 0 && promAt > 0, nil
+		})
+		stopLoad()
+		load.wait(t, 30*time.Second)
+		snap := load.gen.Stats().Total()
+		holds, sum, total = d.ledgerHolds(ctx, t)
+		t.Logf("v2-corrupt: %d transfers (%d errors); invariant false in SQL after %s, max(ledger_balance_mismatch) %.0f > 0 in Prometheus after %s; after the load sum %d vs total %d (mismatch %d)",
+			snap.Requests, snap.Errors, sqlAt.Round(time.Millisecond), promMismatch, promAt.Round(time.Millisecond), sum, total, total-sum)
+		require.NoError(t, err, "invariant broken in SQL after %s, in Prometheus after %s (0 = not seen)", sqlAt, promAt)
+		require.False(t, holds)
+
+		var ok bool
+		require.NoError(t, d.withDB(ctx, func(c *pgx.Conn) error {
+			return c.QueryRow(ctx, `SELECT ledger_restore()`).Scan(&ok)
+		}))
+		restored = true
+		require.True(t, ok, "ledger_restore() reports the invariant")
+		holds, sum, total = d.ledgerHolds(ctx, t)
+		require.True(t, holds, "ledger invariant after ledger_restore(): sum %d, total %d", sum, total)
+		// Every pod refreshes the gauge each second: Prometheus must see
+		// the repair too.
+		restoredAt := time.Now()
+		require.NoError(t, wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			v, ok, err := d.scalar(ctx, fmt.Sprintf(`max(ledger_balance_mismatch{%s})`, rel.selector()), time.Now())
+			return err == nil && ok && v == 0, nil
+		}), "max(ledger_balance_mismatch) back to 0 in Prometheus")
+		t.Logf("v2-corrupt: ledger_restore() put the invariant back; Prometheus shows mismatch 0 after %s", time.Since(restoredAt).Round(time.Millisecond))
+	})
+}
