@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/firedrill/firedrill/clusters"
+	"github.com/firedrill/firedrill/clusters/kind"
 	"github.com/firedrill/firedrill/clusters/local"
 )
 
@@ -56,7 +58,8 @@ type clusterStatusFlags struct {
 
 type clusterLoadImageFlags struct {
 	clusterFlags
-	timeout time.Duration
+	timeout  time.Duration
+	provider string
 }
 
 // newClusterCmd returns `firedrill cluster` with up, down, status and
@@ -204,14 +207,27 @@ func writeStatusTable(w io.Writer, st local.Status) {
 func newClusterLoadImageCmd() *cobra.Command {
 	f := &clusterLoadImageFlags{}
 	cmd := &cobra.Command{
-		Use:          "load-image TARBALL...",
-		Short:        "Import image tarballs (docker-archive or OCI) into the cluster's containerd",
+		Use:   "load-image TARBALL...",
+		Short: "Import image tarballs (docker-archive or OCI) into the cluster's containerd",
+		Long: `Import image tarballs (for example from firedrill image build) into the
+containerd of the embedded local cluster, or, with --provider kind, into every
+node of the kind cluster named by --name (as kind load image-archive does).`,
+		Example: `  firedrill cluster load-image _out/payment.tar
+  firedrill cluster load-image --provider kind --name firedrill _out/payment.tar`,
 		Args:         cobra.MinimumNArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			cl := local.New(f.options(cmd.ErrOrStderr())...)
+			var cl clusters.Provider
+			switch f.provider {
+			case local.ProviderName:
+				cl = local.New(f.options(cmd.ErrOrStderr())...)
+			case kind.ProviderName:
+				cl = kind.New(kind.WithName(f.name))
+			default:
+				return fmt.Errorf("unknown provider %q: want %s or %s", f.provider, local.ProviderName, kind.ProviderName)
+			}
 			for _, tarball := range args {
 				if err := cl.LoadImage(ctx, tarball); err != nil {
 					return err
@@ -223,6 +239,7 @@ func newClusterLoadImageCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up after this long")
+	cmd.Flags().StringVar(&f.provider, "provider", local.ProviderName, "cluster provider: local or kind")
 	return cmd
 }
 

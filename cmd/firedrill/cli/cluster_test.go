@@ -84,3 +84,15 @@ func TestClusterUpBadNameCannotRun(t *testing.T) {
 	require.Equal(t, ExitError, code)
 	require.Contains(t, errOut, "invalid cluster name")
 }
+
+func TestClusterLoadImageUnknownProvider(t *testing.T) {
+	code, _, errOut := run(t, "cluster", "load-image", "--provider", "minikube", "x.tar")
+	require.Equal(t, ExitError, code)
+	require.Contains(t, errOut, `unknown provider "minikube"`)
+}
+
+func TestClusterLoadImageKindMissingTarball(t *testing.T) {
+	code, _, errOut := run(t, "cluster", "load-image", "--provider", "kind", "--name", "ci", "/nonexistent/x.tar")
+	require.Equal(t, ExitError, code)
+	require.Contains(t, errOut, "kind: image tarball")
+}
