@@ -20,6 +20,7 @@ import (
 	"github.com/firedrill/firedrill/clusters/local"
 	"github.com/firedrill/firedrill/clusters/local/postgres"
 	"github.com/firedrill/firedrill/clusters/local/prometheus"
+	"github.com/firedrill/firedrill/deploy"
 	"github.com/firedrill/firedrill/internal/testenv"
 )
 
@@ -322,4 +323,29 @@ func TestDemoAcceptance(t *testing.T) {
 		}), "max(ledger_balance_mismatch) back to 0 in Prometheus")
 		t.Logf("v2-corrupt: ledger_restore() put the invariant back; Prometheus shows mismatch 0 after %s", time.Since(restoredAt).Round(time.Millisecond))
 	})
+}
+
+// TestManifestsServerSideDryRun sends every manifest in deploy/ that the
+// stack does not apply itself (the kind-only ones) to the real API server
+// as a server-side dry run: each must pass the server's validation.
+func TestManifestsServerSideDryRun(t *testing.T) {
+	st := testStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, err := st.Cluster().RESTConfig()
+	require.NoError(t, err)
+	ap, err := deploy.NewApplier(cfg)
+	require.NoError(t, err)
+	for _, dir := range []string{"demo", "kind"} {
+		b, err := deploy.Manifests(dir)
+		require.NoError(t, err)
+		objs, err := deploy.Decode(b)
+		require.NoError(t, err)
+		require.NotEmpty(t, objs)
+		require.NoError(t, ap.Apply(ctx, objs, deploy.Options{DryRun: true}), dir)
+	}
+	// A broken object is refused by the same path.
+	bad, err := deploy.Decode([]byte("apiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: firedrill-demo}\nspec: {ports: [{port: 99999}]}\n"))
+	require.NoError(t, err)
+	require.Error(t, ap.Apply(ctx, bad, deploy.Options{DryRun: true}))
 }
