@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/firedrill/firedrill/drills"
+)
+
+// Human hands the incident over to a human: it pauses the Deployment (when
+// the settings say so), POSTs a JSON notification to the webhook (if one is
+// set) and records a Warning Event on the Deployment. The Event is named
+// after the incident and written last, so it marks the hand-over as done: a
+// retry that finds it changes nothing. A crash between the webhook and the
+// Event repeats the webhook on retry (at least once; the Idempotency-Key
+// header carries the incident for receivers to deduplicate).
+type Human struct {
+	client  kubernetes.Interface
+	webhook string
+	pause   bool
+	http    *http.Client
+	now     func() time.Time
+}
+
+// NewHuman builds the human strategy; s may be nil (pause, no webhook).
+func NewHuman(client kubernetes.Interface, s *drills.HumanSettings) *Human {
+	h := &Human{client: client, pause: true, http: &http.Client{Timeout: 10 * time.Second}, now: time.Now}
+	if s != nil {
+		h.webhook = s.WebhookURL
+		if s.PauseRollout != nil {
+			h.pause = *s.PauseRollout
+		}
+	}
+	return h
+}
+
+// Name implements Strategy.
+func (*Human) Name() drills.StrategyName { return drills.StrategyHuman }
+
+// EventReasonHuman is the reason of the Event the human strategy records.
+const EventReasonHuman = "FiredrillNeedsHuman"
+
+// Notification is the webhook's JSON body.
+type Notification struct {
+	Incident   string  `json:"incident"`
+	Namespace  string  `json:"namespace"`
+	Deployment string  `json:"deployment"`
+	Action     Action  `json:"action"`
+	Score      float64 `json:"score"`
+	Confidence float64 `json:"confidence"`
+	Reason     string  `json:"reason"`
+	Paused     bool    `json:"paused"`
+}
+
+// Act implements Strategy.
+func (h *Human) Act(ctx context.Context, t Target, d Decision) (Outcome, error) {
+	return logged(ctx, t, func() (Outcome, error) { return h.act(ctx, t, d) })
+}
+
+func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) {
+	out := Outcome{Strategy: drills.StrategyHuman}
+	deps := h.client.AppsV1().Deployments(t.Namespace)
+	dep, err := deps.Get(ctx, t.Deployment, metav1.GetOptions{})
+	if err != nil {
+		return out, fmt.Errorf("human: get deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+	}
+	incident := t.IncidentID
+	if incident == "" {
+		incident = fmt.Sprintf("%d", d.Time.Unix())
+	}
+	events := h.client.CoreV1().Events(t.Namespace)
+	eventName := dep.Name + ".firedrill-" + dnsLabel(incident)
+	_, err = events.Get(ctx, eventName, metav1.GetOptions{})
+	notified := err == nil
+	if err != nil && !apierrors.IsNotFound(err) {
+		return out, fmt.Errorf("human: get event %s/%s: %w", t.Namespace, eventName, err)
+	}
+
+	if notified {
+		// Done before; a human may have resumed the rollout since, so the
+		// Deployment is left as it is.
+		out.AlreadyDone = true
+		out.Message = fmt.Sprintf("already done: incident %s was handed over (event %s)", incident, eventName)
+		return out, nil
+	}
+	if h.pause && !dep.Spec.Paused {
+		if _, err := deps.Patch(ctx, dep.Name, types.MergePatchType, []byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{}); err != nil {
+			return out, fmt.Errorf("human: pause deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+		}
+	}
+	if h.webhook != "" {
+		n := Notification{Incident: incident, Namespace: t.Namespace, Deployment: t.Deployment, Action: d.Action,
+			Score: d.Score, Confidence: d.Confidence, Reason: d.Reason, Paused: h.pause}
+		if err := h.post(ctx, incident, n); err != nil {
+			return out, err
+		}
+	}
+	msg := d.Reason
+	if msg == "" {
+		msg = "firedrill hands this incident to a human"
+	}
+	now := h.now()
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: eventName, Namespace: t.Namespace},
+		InvolvedObject: corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: t.Namespace,
+			Name: dep.Name, UID: dep.UID, ResourceVersion: dep.ResourceVersion},
+		Reason: EventReasonHuman, Message: msg, Type: corev1.EventTypeWarning,
+		Source:         corev1.EventSource{Component: "firedrill"},
+		FirstTimestamp: metav1.NewTime(now), LastTimestamp: metav1.NewTime(now), Count: 1,
+	}
+	if _, err := events.Create(ctx, ev, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return out, fmt.Errorf("human: record event on deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+	}
+	out.Message = fmt.Sprintf("handed incident %s over to a human (paused: %t, webhook: %t)", incident, h.pause, h.webhook != "")
+	return out, nil
+}
+
+func (h *Human) post(ctx context.Context, incident string, n Notification) error {
+	body, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("human: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.webhook, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("human: webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", incident)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("human: webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("human: webhook answered %s", resp.Status)
+	}
+	return nil
+}
+
+// dnsLabel makes s usable in an object name: lower case letters, digits
+// and dashes, at most 63 characters.
+func dnsLabel(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if len(out) > 63 {
+		out = strings.Trim(out[:63], "-")
+	}
+	if out == "" {
+		out = "incident"
+	}
+	return out
+}

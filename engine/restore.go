@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/firedrill/firedrill/drills"
+)
+
+// Restore restores a data snapshot with SQL through pgx: RestoreSQL and then
+// VerifySQL run in one transaction, which commits only if VerifySQL returns
+// true, so a crash or a failed verification leaves the data as it was. If
+// VerifySQL already returns true before the restore, the restore is not run
+// and the outcome is AlreadyDone: a retry after a successful restore is a
+// no-op. The DSN may reference environment variables as ${NAME}.
+type Restore struct {
+	dsn                             string
+	snapshotSQL, restoreSQL, verify string
+	lookupEnv                       func(string) (string, bool)
+}
+
+// NewRestore builds the restore strategy. It needs a DSN, RestoreSQL and
+// VerifySQL; restoring with a Kubernetes Job is not supported yet.
+func NewRestore(s *drills.RestoreSettings) (*Restore, error) {
+	switch {
+	case s == nil:
+		return nil, fmt.Errorf("restore: no settings")
+	case s.Job != "":
+		return nil, fmt.Errorf("restore: restoring with a job (%q) is not supported yet", s.Job)
+	case s.DSN == "" || s.RestoreSQL == "":
+		return nil, fmt.Errorf("restore: needs a dsn and restoreSQL")
+	case s.VerifySQL == "":
+		return nil, fmt.Errorf("restore: needs verifySQL to tell whether the restore worked")
+	}
+	return &Restore{dsn: s.DSN, snapshotSQL: s.SnapshotSQL, restoreSQL: s.RestoreSQL, verify: s.VerifySQL, lookupEnv: os.LookupEnv}, nil
+}
+
+// Name implements Strategy.
+func (*Restore) Name() drills.StrategyName { return drills.StrategyRestore }
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// ExpandDSN replaces each ${NAME} in dsn with the environment variable
+// NAME; an unset variable is an error that names it (never its value).
+// Nothing else is expanded, so a lone $ in a password stays as it is.
+func ExpandDSN(dsn string, lookup func(string) (string, bool)) (string, error) {
+	var missing []string
+	out := envRef.ReplaceAllStringFunc(dsn, func(ref string) string {
+		name := envRef.FindStringSubmatch(ref)[1]
+		v, ok := lookup(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("dsn references unset environment variable(s) %v", missing)
+	}
+	return out, nil
+}
+
+func (r *Restore) connect(ctx context.Context) (*pgx.Conn, error) {
+	dsn, err := ExpandDSN(r.dsn, r.lookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		// pgx errors may quote the DSN; say only what failed.
+		return nil, fmt.Errorf("restore: connect to the database: %w", redactConnectError(err))
+	}
+	return conn, nil
+}
+
+// redactConnectError drops the connection string from pgx's parse errors,
+// which could carry a password.
+func redactConnectError(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		if inner := pe.Unwrap(); inner != nil {
+			return fmt.Errorf("invalid dsn: %w", inner)
+		}
+		return errors.New("invalid dsn")
+	}
+	return err
+}
+
+// Snapshot runs SnapshotSQL, the snapshot before a risky change; it does
+// nothing when none is set.
+func (r *Restore) Snapshot(ctx context.Context) error {
+	if r.snapshotSQL == "" {
+		return nil
+	}
+	conn, err := r.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, r.snapshotSQL); err != nil {
+		return fmt.Errorf("restore: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Act implements Strategy.
+func (r *Restore) Act(ctx context.Context, t Target, d Decision) (Outcome, error) {
+	return logged(ctx, t, func() (Outcome, error) { return r.act(ctx, t, d) })
+}
+
+func (r *Restore) act(ctx context.Context, _ Target, _ Decision) (Outcome, error) {
+	out := Outcome{Strategy: drills.StrategyRestore, FromVersion: "current data", ToVersion: "snapshot"}
+	conn, err := r.connect(ctx)
+	if err != nil {
+		return out, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	ok, err := verify(ctx, conn, r.verify)
+	if err != nil {
+		return out, fmt.Errorf("restore: verify before restore: %w", err)
+	}
+	if ok {
+		out.AlreadyDone = true
+		out.Message = "already done: verifySQL returns true, restore not run"
+		return out, nil
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, r.restoreSQL); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		ok, err := verify(ctx, tx, r.verify)
+		if err != nil {
+			return fmt.Errorf("restore: verify: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("restore: verifySQL returned false after the restore; rolled the transaction back")
+		}
+		return nil
+	})
+	if err != nil {
+		return out, err
+	}
+	out.Message = "restored the snapshot; verifySQL returns true"
+	return out, nil
+}
+
+type queryRower interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func verify(ctx context.Context, q queryRower, sql string) (bool, error) {
+	var ok *bool
+	if err := q.QueryRow(ctx, sql).Scan(&ok); err != nil {
+		return false, err
+	}
+	return ok != nil && *ok, nil
+}

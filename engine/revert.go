@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
+
+	"github.com/firedrill/firedrill/drills"
+)
+
+// Revert rolls a Deployment back to its previous revision (or ToRevision)
+// exactly as `kubectl rollout undo [--to-revision]` does: it copies the
+// ReplicaSet's pod template and annotations back into the Deployment with
+// one JSON patch (the logic of kubectl's polymorphichelpers
+// DeploymentRollbacker). The same patch writes AnnotationRollbackOf, so the
+// record of the revert exists if and only if the revert happened: a retry
+// after a crash either finds it and does nothing, or redoes the whole
+// revert; it never undoes twice, which would flip back to the bad version.
+//
+// With a Timeout it then waits, like `kubectl rollout status`, for the
+// rollout back to complete (also when the revert was already done), and
+// fails if it does not within the timeout.
+type Revert struct {
+	client       kubernetes.Interface
+	toRevision   int64
+	timeout      time.Duration
+	pollInterval time.Duration
+}
+
+// NewRevert builds the revert strategy; s may be nil (previous revision,
+// no wait). A nil Timeout does not wait for the rollout.
+func NewRevert(client kubernetes.Interface, s *drills.RevertSettings) *Revert {
+	r := &Revert{client: client, pollInterval: time.Second}
+	if s != nil {
+		r.toRevision = s.ToRevision
+		r.timeout = s.Timeout.Get(0)
+	}
+	return r
+}
+
+// Name implements Strategy.
+func (*Revert) Name() drills.StrategyName { return drills.StrategyRevert }
+
+// rollbackRecord is the value of AnnotationRollbackOf.
+type rollbackRecord struct {
+	FromRevision   int64  `json:"fromRevision"`
+	FromReplicaSet string `json:"fromReplicaSet,omitempty"`
+	ToRevision     int64  `json:"toRevision"`
+	ToReplicaSet   string `json:"toReplicaSet"`
+	Incident       string `json:"incident,omitempty"`
+}
+
+// kubectlAnnotationsToSkip are kept from the Deployment and not copied from
+// the ReplicaSet, as in kubectl.
+var kubectlAnnotationsToSkip = map[string]bool{
+	corev1.LastAppliedConfigAnnotation:       true,
+	deploymentutil.RevisionAnnotation:        true,
+	deploymentutil.RevisionHistoryAnnotation: true,
+	deploymentutil.DesiredReplicasAnnotation: true,
+	deploymentutil.MaxReplicasAnnotation:     true,
+	appsv1.DeprecatedRollbackTo:              true,
+}
+
+// Act implements Strategy. A partial rollback decision reverts fully: a
+// Deployment has one template.
+func (r *Revert) Act(ctx context.Context, t Target, d Decision) (Outcome, error) {
+	return logged(ctx, t, func() (Outcome, error) { return r.act(ctx, t, d) })
+}
+
+func (r *Revert) act(ctx context.Context, t Target, _ Decision) (Outcome, error) {
+	out, err := r.undo(ctx, t)
+	if err != nil || r.timeout <= 0 {
+		return out, err
+	}
+	status, err := WaitRollout(ctx, r.client, t.Namespace, t.Deployment, r.timeout, r.pollInterval)
+	if err != nil {
+		return out, fmt.Errorf("revert: %w", err)
+	}
+	out.Message += "; " + status
+	return out, nil
+}
+
+// undo is the revert itself, without waiting for the rollout.
+func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
+	out := Outcome{Strategy: drills.StrategyRevert}
+	if r.toRevision < 0 {
+		return out, fmt.Errorf("revert: unable to find specified revision %d in history: %w", r.toRevision, ErrRefused)
+	}
+	deps := r.client.AppsV1().Deployments(t.Namespace)
+	dep, err := deps.Get(ctx, t.Deployment, metav1.GetOptions{})
+	if err != nil {
+		return out, fmt.Errorf("revert: get deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+	}
+	_, oldRSs, newRS, err := deploymentutil.GetAllReplicaSets(dep, r.client.AppsV1())
+	if err != nil {
+		return out, fmt.Errorf("revert: replica sets of deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+	}
+	all := oldRSs
+	if newRS != nil {
+		all = append(all, newRS)
+	}
+	fromRev, _ := deploymentutil.Revision(dep)
+
+	// Done before? The record is written by the same patch as the template.
+	if raw, ok := dep.Annotations[AnnotationRollbackOf]; ok {
+		var rec rollbackRecord
+		if json.Unmarshal([]byte(raw), &rec) == nil {
+			for _, rs := range all {
+				if rs.Name == rec.ToReplicaSet && templatesEqualIgnoreHash(&rs.Spec.Template, &dep.Spec.Template) {
+					out.AlreadyDone = true
+					out.FromVersion, out.ToVersion = strconv.FormatInt(rec.FromRevision, 10), strconv.FormatInt(rec.ToRevision, 10)
+					out.Message = fmt.Sprintf("already done: deployment %s/%s was rolled back from revision %d to revision %d (replica set %s)",
+						t.Namespace, t.Deployment, rec.FromRevision, rec.ToRevision, rec.ToReplicaSet)
+					return out, nil
+				}
+			}
+		}
+	}
+	if dep.Spec.Paused {
+		return out, fmt.Errorf("revert: deployment %s/%s is paused; a paused deployment cannot be rolled back, resume it first with 'kubectl rollout resume': %w",
+			t.Namespace, t.Deployment, ErrRefused)
+	}
+	target, err := revisionReplicaSet(dep.Name, all, r.toRevision)
+	if err != nil {
+		return out, fmt.Errorf("revert: deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+	}
+	toRev, _ := deploymentutil.Revision(target)
+	out.FromVersion, out.ToVersion = strconv.FormatInt(fromRev, 10), strconv.FormatInt(toRev, 10)
+	if templatesEqualIgnoreHash(&target.Spec.Template, &dep.Spec.Template) {
+		out.AlreadyDone = true
+		out.Message = fmt.Sprintf("already done: skipped rollback (current template already matches revision %d)", toRev)
+		return out, nil
+	}
+
+	tmpl := target.Spec.Template.DeepCopy()
+	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	annotations := map[string]string{}
+	for k := range kubectlAnnotationsToSkip {
+		if v, ok := dep.Annotations[k]; ok {
+			annotations[k] = v
+		}
+	}
+	for k, v := range target.Annotations {
+		if !kubectlAnnotationsToSkip[k] {
+			annotations[k] = v
+		}
+	}
+	rec := rollbackRecord{FromRevision: fromRev, ToRevision: toRev, ToReplicaSet: target.Name, Incident: t.IncidentID}
+	if newRS != nil {
+		rec.FromReplicaSet = newRS.Name
+	}
+	recJSON, err := json.Marshal(rec)
+	if err != nil {
+		return out, fmt.Errorf("revert: %w", err)
+	}
+	annotations[AnnotationRollbackOf] = string(recJSON)
+
+	ops := []map[string]any{}
+	if dep.ResourceVersion != "" {
+		// Optimistic concurrency: fail rather than patch a Deployment that
+		// changed since it was read.
+		ops = append(ops, map[string]any{"op": "test", "path": "/metadata/resourceVersion", "value": dep.ResourceVersion})
+	}
+	ops = append(ops,
+		map[string]any{"op": "replace", "path": "/spec/template", "value": tmpl},
+		map[string]any{"op": "replace", "path": "/metadata/annotations", "value": annotations},
+	)
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return out, fmt.Errorf("revert: %w", err)
+	}
+	if _, err := deps.Patch(ctx, dep.Name, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
+		return out, fmt.Errorf("revert: restore revision %d of deployment %s/%s: %w", toRev, t.Namespace, t.Deployment, err)
+	}
+	out.Message = fmt.Sprintf("rolled back deployment %s/%s from revision %d to revision %d (replica set %s)",
+		t.Namespace, t.Deployment, fromRev, toRev, target.Name)
+	return out, nil
+}
+
+// revisionReplicaSet finds the ReplicaSet of toRevision, or of the
+// previous revision when toRevision is 0, as kubectl does.
+func revisionReplicaSet(name string, all []*appsv1.ReplicaSet, toRevision int64) (*appsv1.ReplicaSet, error) {
+	var (
+		latest, previous       *appsv1.ReplicaSet
+		latestRev, previousRev = int64(-1), int64(-1)
+	)
+	for _, rs := range all {
+		v, err := deploymentutil.Revision(rs)
+		if err != nil {
+			continue
+		}
+		if toRevision == 0 {
+			if latestRev < v {
+				previousRev, previous = latestRev, latest
+				latestRev, latest = v, rs
+			} else if previousRev < v {
+				previousRev, previous = v, rs
+			}
+		} else if toRevision == v {
+			return rs, nil
+		}
+	}
+	if toRevision > 0 {
+		return nil, fmt.Errorf("unable to find specified revision %d in history: %w", toRevision, ErrRefused)
+	}
+	if previous == nil {
+		return nil, fmt.Errorf("no rollout history found for deployment %q: %w", name, ErrRefused)
+	}
+	return previous, nil
+}
+
+// templatesEqualIgnoreHash compares pod templates ignoring the
+// pod-template-hash label, as the deployment controller and kubectl do.
+func templatesEqualIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
+	a, b = a.DeepCopy(), b.DeepCopy()
+	delete(a.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	delete(b.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	return apiequality.Semantic.DeepEqual(a, b)
+}
