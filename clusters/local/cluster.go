@@ -176,7 +176,7 @@ func (cl *Cluster) reusable(ctx context.Context) bool {
 		return false
 	}
 	for _, r := range refs {
-		if !r.alive() {
+		if !r.Alive() {
 			return false
 		}
 	}
@@ -378,7 +378,7 @@ func (cl *Cluster) Delete(ctx context.Context) error {
 
 // LoadImage imports an image tarball into the cluster's containerd.
 func (cl *Cluster) LoadImage(ctx context.Context, tarball string) error {
-	if r, ok := cl.pidFiles()[compContainerd]; !ok || !r.alive() {
+	if r, ok := cl.pidFiles()[compContainerd]; !ok || !r.Alive() {
 		return fmt.Errorf("local: containerd of cluster %q is not running (no cluster at %s?)", cl.cfg.name, cl.p.work)
 	}
 	if _, err := run(ctx, "ctr", "--address", cl.p.ctrSock, "version"); err != nil {

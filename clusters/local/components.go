@@ -1,17 +1,17 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/firedrill/firedrill/clusters/internal/proc"
 )
 
 // Component names, in start order.
@@ -38,13 +38,9 @@ type component struct {
 	timeout time.Duration
 }
 
-// procRef identifies a process we started: its PID and its start time in
-// clock ticks since boot (field 22 of /proc/PID/stat), so that a recycled PID
-// is never mistaken for ours.
-type procRef struct {
-	PID   int
-	Start uint64
-}
+// procRef identifies a process we started by PID and start time, so that a
+// recycled PID is never mistaken for ours.
+type procRef = proc.Ref
 
 // running is a component started by this process.
 type running struct {
@@ -90,12 +86,12 @@ func (cl *Cluster) start(comp component) (*running, error) {
 		r.err = cmd.Wait()
 		close(r.exited)
 	}()
-	st, err := procStart(cmd.Process.Pid)
+	ref, err := proc.Of(cmd.Process.Pid)
 	if err != nil {
 		return nil, fmt.Errorf("local: start %s: %w (log: %s)", comp.name, err, cl.logTail(comp.name))
 	}
-	r.ref = procRef{PID: cmd.Process.Pid, Start: st}
-	if err := writePIDFile(cl.pidPath(comp.name), r.ref); err != nil {
+	r.ref = ref
+	if err := proc.WritePIDFile(cl.pidPath(comp.name), r.ref); err != nil {
 		return nil, err
 	}
 	cl.cfg.logger.Info("started", "component", comp.name, "pid", r.ref.PID)
@@ -157,26 +153,7 @@ func (cl *Cluster) pidPath(name string) string { return filepath.Join(cl.p.run, 
 
 // logTail returns the last 20 lines of a component's log.
 func (cl *Cluster) logTail(name string) string {
-	return tailFile(cl.logPath(name), 20)
-}
-
-func tailFile(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	defer f.Close()
-	const max = 64 << 10
-	if st, err := f.Stat(); err == nil && st.Size() > max {
-		_, _ = f.Seek(st.Size()-max, 0)
-	}
-	buf := new(bytes.Buffer)
-	_, _ = buf.ReadFrom(f)
-	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return proc.TailFile(cl.logPath(name), 20)
 }
 
 func componentEnv() []string {
@@ -193,102 +170,11 @@ func componentEnv() []string {
 	return append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 }
 
-func writePIDFile(path string, r procRef) error {
-	data := fmt.Sprintf("%d %d\n", r.PID, r.Start)
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-		return fmt.Errorf("local: pid file: %w", err)
-	}
-	return nil
-}
-
-func readPIDFile(path string) (procRef, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return procRef{}, err
-	}
-	f := strings.Fields(string(data))
-	if len(f) != 2 {
-		return procRef{}, fmt.Errorf("local: malformed pid file %s", path)
-	}
-	pid, err1 := strconv.Atoi(f[0])
-	st, err2 := strconv.ParseUint(f[1], 10, 64)
-	if err1 != nil || err2 != nil || pid <= 0 {
-		return procRef{}, fmt.Errorf("local: malformed pid file %s", path)
-	}
-	return procRef{PID: pid, Start: st}, nil
-}
-
-// procStat returns the state letter and start time of pid.
-func procStat(pid int) (state byte, start uint64, err error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, err
-	}
-	// The command name (field 2) may hold spaces and parentheses: parse
-	// after the last ')'.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(data[i+1:]))
-	// f[0] is field 3 (state); field 22 (starttime) is f[19].
-	if len(f) < 20 {
-		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64)
-	if err != nil {
-		return 0, 0, err
-	}
-	return f[0][0], start, nil
-}
-
-func procStart(pid int) (uint64, error) {
-	_, st, err := procStat(pid)
-	return st, err
-}
-
-// alive reports whether the process r is still running (not a zombie and
-// not a recycled PID).
-func (r procRef) alive() bool {
-	state, st, err := procStat(r.PID)
-	return err == nil && st == r.Start && state != 'Z' && state != 'X'
-}
-
-// stopProc sends SIGTERM, waits up to grace, then SIGKILLs and waits up to
-// 5 s more. It returns nil once the process is gone.
-func stopProc(r procRef, grace time.Duration) error {
-	if !r.alive() {
-		return nil
-	}
-	_ = syscall.Kill(r.PID, syscall.SIGTERM)
-	if waitGone(r, grace) {
-		return nil
-	}
-	_ = syscall.Kill(r.PID, syscall.SIGKILL)
-	if waitGone(r, 5*time.Second) {
-		return nil
-	}
-	return fmt.Errorf("local: process %d did not exit after SIGKILL", r.PID)
-}
-
-func waitGone(r procRef, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if !r.alive() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // pidFiles returns the processes recorded in the work folder, by component.
 func (cl *Cluster) pidFiles() map[string]procRef {
 	out := map[string]procRef{}
 	for _, name := range componentOrder {
-		if r, err := readPIDFile(cl.pidPath(name)); err == nil {
+		if r, err := proc.ReadPIDFile(cl.pidPath(name)); err == nil {
 			out[name] = r
 		}
 	}
@@ -299,7 +185,7 @@ func (cl *Cluster) pidFiles() map[string]procRef {
 func (cl *Cluster) PIDs() map[string]int {
 	out := map[string]int{}
 	for name, r := range cl.pidFiles() {
-		if r.alive() {
+		if r.Alive() {
 			out[name] = r.PID
 		}
 	}

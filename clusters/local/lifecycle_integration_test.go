@@ -130,7 +130,7 @@ func TestCrashRecovery(t *testing.T) {
 	<-exited
 	orphans := cl.pidFiles()
 	for _, name := range []string{compEtcd, compContainerd} {
-		require.True(t, orphans[name].alive(), "%s should be orphaned and running", name)
+		require.True(t, orphans[name].Alive(), "%s should be orphaned and running", name)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -140,7 +140,7 @@ func TestCrashRecovery(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.Healthy(), "%+v", st.Components)
 	for name, r := range orphans {
-		require.False(t, r.alive(), "orphaned %s (pid %d) should have been stopped", name, r.PID)
+		require.False(t, r.Alive(), "orphaned %s (pid %d) should have been stopped", name, r.PID)
 	}
 	require.NoError(t, deleteAndCheckClean(cl, shared.chains))
 }

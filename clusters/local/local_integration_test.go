@@ -27,6 +27,8 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
+
+	"github.com/firedrill/firedrill/clusters/internal/proc"
 )
 
 // The integration tests share ONE cluster for the package: the first test
@@ -185,13 +187,13 @@ func deleteAndCheckClean(cl *Cluster, before []string) error {
 func checkClean(ctx context.Context, cl *Cluster, refs map[string]procRef, cgPIDs []int, before []string) error {
 	var problems []string
 	for name, r := range refs {
-		if r.alive() {
+		if r.Alive() {
 			problems = append(problems, fmt.Sprintf("%s (pid %d) still running", name, r.PID))
 		}
 	}
 	for _, pid := range cgPIDs {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			if st, _, err := procStat(pid); err == nil && st != 'Z' {
+			if r, err := proc.Of(pid); err == nil && r.Alive() {
 				problems = append(problems, fmt.Sprintf("process %d from the cluster's cgroups still running", pid))
 			}
 		}

@@ -56,7 +56,7 @@ func (cl *Cluster) Preflight() error { return cl.preflight() }
 // that is not ours (another cluster with another name, a system etcd...).
 func (cl *Cluster) checkPortsFree() error {
 	for _, r := range cl.pidFiles() {
-		if r.alive() {
+		if r.Alive() {
 			return nil // ours, teardown frees them
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/firedrill/firedrill/clusters/images"
+	"github.com/firedrill/firedrill/clusters/internal/proc"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -217,15 +218,16 @@ func TestMountHelpers(t *testing.T) {
 
 func TestPIDFileRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.pid")
-	st, err := procStart(os.Getpid())
+	self, err := proc.Of(os.Getpid())
+	st := self.Start
 	require.NoError(t, err)
 	ref := procRef{PID: os.Getpid(), Start: st}
-	require.NoError(t, writePIDFile(path, ref))
-	got, err := readPIDFile(path)
+	require.NoError(t, proc.WritePIDFile(path, ref))
+	got, err := proc.ReadPIDFile(path)
 	require.NoError(t, err)
 	require.Equal(t, ref, got)
-	require.True(t, got.alive())
-	require.False(t, procRef{PID: os.Getpid(), Start: st + 1}.alive(), "a recycled PID is not ours")
+	require.True(t, got.Alive())
+	require.False(t, procRef{PID: os.Getpid(), Start: st + 1}.Alive(), "a recycled PID is not ours")
 }
 
 func TestForwardRules(t *testing.T) {

@@ -64,7 +64,7 @@ func (cl *Cluster) Status(ctx context.Context) (Status, error) {
 		switch {
 		case !ok:
 			cs.Detail = "not started"
-		case !r.alive():
+		case !r.Alive():
 			cs.Detail = fmt.Sprintf("process %d is not running", r.PID)
 		default:
 			cs.PID = r.PID

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/firedrill/firedrill/clusters/internal/proc"
 )
 
 // teardown removes every trace of the cluster. It works from what is on
@@ -33,7 +35,7 @@ func (cl *Cluster) teardown(ctx context.Context) error {
 	// period. The kubelet goes first so that it restarts nothing.
 	refs := cl.pidFiles()
 	stop := func(name string, r procRef) error {
-		if !r.alive() {
+		if !r.Alive() {
 			return nil
 		}
 		// The API server and etcd hold their state in the work folder,
@@ -43,7 +45,7 @@ func (cl *Cluster) teardown(ctx context.Context) error {
 			grace = 3 * time.Second
 		}
 		start := time.Now()
-		err := stopProc(r, grace)
+		err := proc.Stop(r, grace)
 		log.Debug("stopped", "component", name, "pid", r.PID, "after", time.Since(start).Round(time.Millisecond))
 		return err
 	}
@@ -55,7 +57,7 @@ func (cl *Cluster) teardown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for name, r := range refs {
-		if name == compKubelet || !r.alive() {
+		if name == compKubelet || !r.Alive() {
 			continue
 		}
 		wg.Add(1)
