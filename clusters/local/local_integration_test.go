@@ -29,6 +29,7 @@ import (
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 
 	"github.com/firedrill/firedrill/clusters/internal/proc"
+	"github.com/firedrill/firedrill/internal/testenv"
 )
 
 // The integration tests share ONE cluster for the package: the first test
@@ -92,8 +93,9 @@ func lockMachineForTests() error {
 // takes the machine lock.
 func requireIntegration(t testing.TB) {
 	t.Helper()
+	testenv.Integration(t)
 	if shared.skip != "" {
-		t.Skip("skipping: " + shared.skip)
+		testenv.Missing(t, shared.skip)
 	}
 	require.NoError(t, lockMachineForTests())
 }
