@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,29 +43,8 @@ func NewRestore(s *drills.RestoreSettings) (*Restore, error) {
 // Name implements Strategy.
 func (*Restore) Name() drills.StrategyName { return drills.StrategyRestore }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// ExpandDSN replaces each ${NAME} in dsn with the environment variable
-// NAME; an unset variable is an error that names it (never its value).
-// Nothing else is expanded, so a lone $ in a password stays as it is.
-func ExpandDSN(dsn string, lookup func(string) (string, bool)) (string, error) {
-	var missing []string
-	out := envRef.ReplaceAllStringFunc(dsn, func(ref string) string {
-		name := envRef.FindStringSubmatch(ref)[1]
-		v, ok := lookup(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return v
-	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("dsn references unset environment variable(s) %v", missing)
-	}
-	return out, nil
-}
-
 func (r *Restore) connect(ctx context.Context) (*pgx.Conn, error) {
-	dsn, err := ExpandDSN(r.dsn, r.lookupEnv)
+	dsn, err := drills.ExpandEnv(r.dsn, r.lookupEnv)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}

@@ -11,16 +11,6 @@ import (
 	"github.com/firedrill/firedrill/drills"
 )
 
-func TestExpandDSN(t *testing.T) {
-	env := map[string]string{"PGUSER": "ledger", "PGPASS": "s3cr$t"}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	got, err := ExpandDSN("postgres://${PGUSER}:${PGPASS}@127.0.0.1:5432/ledger?x=$HOME", lookup)
-	require.NoError(t, err)
-	require.Equal(t, "postgres://ledger:s3cr$t@127.0.0.1:5432/ledger?x=$HOME", got)
-	_, err = ExpandDSN("postgres://${MISSING}@h/db", lookup)
-	require.ErrorContains(t, err, "MISSING")
-}
-
 func TestNewRestoreValidation(t *testing.T) {
 	for _, s := range []*drills.RestoreSettings{
 		nil,

@@ -5,36 +5,12 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/firedrill/firedrill/drills"
 )
-
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// ExpandEnv replaces each ${NAME} in s with the environment variable NAME
-// (looked up with lookup, default os.LookupEnv); an unset one is an error.
-func ExpandEnv(s string, lookup func(string) (string, bool)) (string, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	var missing []string
-	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
-		name := envRef.FindStringSubmatch(m)[1]
-		v, ok := lookup(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return v
-	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("environment variables not set: %v", missing)
-	}
-	return out, nil
-}
 
 // redactDSN hides a URL DSN's password.
 func redactDSN(dsn string) string {
@@ -70,7 +46,7 @@ func (f *dataCorruption) Describe() string {
 }
 
 func (f *dataCorruption) exec(ctx context.Context, sql string) (int64, error) {
-	dsn, err := ExpandEnv(f.spec.DataCorruption.DSN, f.lookup)
+	dsn, err := drills.ExpandEnv(f.spec.DataCorruption.DSN, f.lookup)
 	if err != nil {
 		return 0, fmt.Errorf("dsn: %w", err)
 	}
