@@ -3,13 +3,9 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,12 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/firedrill/firedrill/clusters/local"
-	"github.com/firedrill/firedrill/clusters/local/postgres"
-	"github.com/firedrill/firedrill/clusters/local/prometheus"
 	"github.com/firedrill/firedrill/clusters/local/stack"
+	"github.com/firedrill/firedrill/clusters/local/stack/stacktest"
 	"github.com/firedrill/firedrill/drills"
-	"github.com/firedrill/firedrill/internal/testenv"
 )
 
 // The integration tests share ONE demo stack (payment v1, 3 replicas in
@@ -36,125 +29,26 @@ import (
 
 const itCluster = "fdscen"
 
-var it struct {
-	once   sync.Once
-	stack  *stack.Stack
-	cs     kubernetes.Interface
-	home   string
-	err    error
-	unlock func()
-}
+var shared = &stacktest.Shared{Name: itCluster, SourceDir: ".."}
 
 var demoTarget = drills.Target{Namespace: stack.Namespace, Name: stack.Deployment}
-
-func itLogger() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
 
 // demoCluster returns a client of the running demo stack, bringing it up
 // on first use, or skips t where it cannot run.
 func demoCluster(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	testenv.Integration(t,
-		filepath.Join(prometheus.DefaultBinDir(), "prometheus"),
-		filepath.Join(prometheus.DefaultBinDir(), "promtool"))
-	if err := local.New().Preflight(); err != nil {
-		testenv.Missing(t, err.Error())
-	}
-	if _, err := postgres.FindBinDir(); err != nil {
-		testenv.Missing(t, err.Error())
-	}
-	it.once.Do(func() {
-		lctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		if it.unlock, it.err = local.LockMachine(lctx); it.err != nil {
-			return
-		}
-		if it.err = waitNoCluster(lctx); it.err != nil {
-			return
-		}
-		root, err := filepath.Abs("..")
-		if err != nil {
-			it.err = err
-			return
-		}
-		// A short home: the kubelet's unix sockets must fit in 108 bytes.
-		if it.home, it.err = os.MkdirTemp("", "fdscen"); it.err != nil {
-			return
-		}
-		log := itLogger()
-		cl := local.New(local.WithName(itCluster), local.WithHome(it.home), local.WithModuleDir(root), local.WithLogger(log))
-		it.stack = stack.New(stack.WithCluster(cl), stack.WithSourceDir(root), stack.WithLogger(log), stack.WithTimeout(2*time.Minute))
-		ctx, cancel2 := context.WithTimeout(context.Background(), 6*time.Minute)
-		defer cancel2()
-		start := time.Now()
-		if it.err = it.stack.Up(ctx); it.err != nil {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "scenarios: demo stack up in %s\n", time.Since(start).Round(time.Millisecond))
-		cfg, err := cl.RESTConfig()
-		if err != nil {
-			it.err = err
-			return
-		}
-		it.cs, it.err = kubernetes.NewForConfig(cfg)
-	})
-	require.NoError(t, it.err, "bringing up the demo stack")
-	return it.cs
+	st := shared.Stack(t)
+	cfg, err := st.Cluster().RESTConfig()
+	require.NoError(t, err)
+	cs, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	return cs
 }
 
-// waitNoCluster waits until no other local cluster runs (its bridge is
-// gone and etcd's port is free).
-func waitNoCluster(ctx context.Context) error {
-	var why string
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
-		why = ""
-		if _, err := net.InterfaceByName(local.DefaultBridge); err == nil {
-			why = "bridge " + local.DefaultBridge + " exists"
-		} else if l, err := net.Listen("tcp", "127.0.0.1:2379"); err != nil {
-			why = err.Error()
-		} else {
-			_ = l.Close()
-		}
-		return why == "", nil
-	})
-	if err != nil {
-		return fmt.Errorf("another local cluster runs (%s): %w", why, err)
-	}
-	return nil
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if it.stack != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		start := time.Now()
-		if err := it.stack.Down(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "FAIL: tearing down the demo stack: %v\n", err)
-			code = 1
-		} else {
-			fmt.Fprintf(os.Stderr, "scenarios: demo stack down in %s\n", time.Since(start).Round(time.Millisecond))
-		}
-		cancel()
-		if _, err := net.InterfaceByName(local.DefaultBridge); err == nil {
-			fmt.Fprintf(os.Stderr, "FAIL: bridge %s still exists after Down\n", local.DefaultBridge)
-			code = 1
-		}
-	}
-	if it.home != "" {
-		_ = os.RemoveAll(it.home)
-	}
-	if it.unlock != nil {
-		it.unlock()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { shared.Main(m) }
 
 func itDeps(t *testing.T, cs kubernetes.Interface) Deps {
-	return Deps{Client: cs, Owner: "it-" + strings.ToLower(t.Name()), Logger: itLogger()}
+	return Deps{Client: cs, Owner: "it-" + strings.ToLower(t.Name()), Logger: stacktest.Logger()}
 }
 
 // readyPods waits until the Deployment is rolled out and returns its 3
@@ -389,7 +283,7 @@ func TestIntegrationDataCorruption(t *testing.T) {
 	c := demoCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pg, err := it.stack.Postgres()
+	pg, err := shared.Stack(t).Postgres()
 	require.NoError(t, err)
 	require.NoError(t, pg.Start(ctx), "reuses the running server and loads its password")
 	t.Setenv("FIREDRILL_IT_DSN", pg.DSN())

@@ -250,3 +250,12 @@ func checkFree(addr string) error {
 	}
 	return l.Close()
 }
+
+// PID returns the PID of the running server, or 0.
+func (s *Server) PID() int {
+	r, err := proc.ReadPIDFile(s.path("prometheus.pid"))
+	if err != nil || !r.Alive() {
+		return 0
+	}
+	return r.PID
+}

@@ -1,17 +1,14 @@
-package stack
+package stack_test
 
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/firedrill/firedrill/clusters/local/stack"
 
 	"github.com/jackc/pgx/v5"
 	promapi "github.com/prometheus/client_golang/api"
@@ -24,7 +21,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/firedrill/firedrill/clusters/internal/proc"
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/runner/traffic"
 )
@@ -39,7 +35,7 @@ type demo struct {
 }
 
 // newDemo connects to the running stack st.
-func newDemo(ctx context.Context, t *testing.T, st *Stack) *demo {
+func newDemo(ctx context.Context, t *testing.T, st *stack.Stack) *demo {
 	t.Helper()
 	cfg, err := st.Cluster().RESTConfig()
 	require.NoError(t, err)
@@ -52,7 +48,7 @@ func newDemo(ctx context.Context, t *testing.T, st *Stack) *demo {
 	// Start reuses the running server; it loads the ledger role's
 	// password, without which DSN has none.
 	require.NoError(t, pg.Start(ctx))
-	targets, err := traffic.NewServiceTargets(ctx, cs, Namespace, Service, traffic.WithPortName("http"))
+	targets, err := traffic.NewServiceTargets(ctx, cs, stack.Namespace, stack.Service, traffic.WithPortName("http"))
 	require.NoError(t, err)
 	t.Cleanup(targets.Close)
 	return &demo{cs: cs, prom: promv1.NewAPI(pc), dsn: pg.DSN(), targets: targets}
@@ -67,7 +63,7 @@ type release struct {
 
 // selector is the PromQL label matcher of the release's pods.
 func (r release) selector() string {
-	return fmt.Sprintf(`namespace=%q,pod_template_hash=%q`, Namespace, r.hash)
+	return fmt.Sprintf(`namespace=%q,pod_template_hash=%q`, stack.Namespace, r.hash)
 }
 
 // rollout sets the payment container's image, waits for the rollout to
@@ -78,7 +74,7 @@ func (d *demo) rollout(ctx context.Context, t *testing.T, image string) release 
 	t.Helper()
 	start := time.Now()
 	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		dep, err := d.cs.AppsV1().Deployments(Namespace).Get(ctx, Deployment, metav1.GetOptions{})
+		dep, err := d.cs.AppsV1().Deployments(stack.Namespace).Get(ctx, stack.Deployment, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -87,10 +83,10 @@ func (d *demo) rollout(ctx context.Context, t *testing.T, image string) release 
 				dep.Spec.Template.Spec.Containers[i].Image = image
 			}
 		}
-		_, err = d.cs.AppsV1().Deployments(Namespace).Update(ctx, dep, metav1.UpdateOptions{})
+		_, err = d.cs.AppsV1().Deployments(stack.Namespace).Update(ctx, dep, metav1.UpdateOptions{})
 		return err
 	}))
-	require.NoError(t, WaitAvailable(ctx, d.cs, Namespace, Deployment, 2*time.Minute))
+	require.NoError(t, stack.WaitAvailable(ctx, d.cs, stack.Namespace, stack.Deployment, 2*time.Minute))
 	rel := d.current(ctx, t, image)
 	var last []string
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -111,11 +107,11 @@ func (d *demo) rollout(ctx context.Context, t *testing.T, image string) release 
 // image.
 func (d *demo) current(ctx context.Context, t *testing.T, image string) release {
 	t.Helper()
-	dep, err := d.cs.AppsV1().Deployments(Namespace).Get(ctx, Deployment, metav1.GetOptions{})
+	dep, err := d.cs.AppsV1().Deployments(stack.Namespace).Get(ctx, stack.Deployment, metav1.GetOptions{})
 	require.NoError(t, err)
 	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
 	require.NoError(t, err)
-	rss, err := d.cs.AppsV1().ReplicaSets(Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	rss, err := d.cs.AppsV1().ReplicaSets(stack.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	require.NoError(t, err)
 	rel := release{image: image}
 	for _, rs := range rss.Items {
@@ -125,7 +121,7 @@ func (d *demo) current(ctx context.Context, t *testing.T, image string) release 
 		}
 	}
 	require.NotEmpty(t, rel.hash, "no current ReplicaSet for revision %s", dep.Annotations["deployment.kubernetes.io/revision"])
-	pods, err := d.cs.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: "pod-template-hash=" + rel.hash})
+	pods, err := d.cs.CoreV1().Pods(stack.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "pod-template-hash=" + rel.hash})
 	require.NoError(t, err)
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp == nil && podReady(&p) && p.Status.PodIP != "" {
@@ -316,76 +312,4 @@ func (d *demo) withDB(ctx context.Context, fn func(*pgx.Conn) error) error {
 	}
 	defer conn.Close(context.Background())
 	return fn(conn)
-}
-
-// processes records the live processes of the stack so that the teardown
-// check can tell whether any survived.
-type processes map[string]proc.Ref
-
-func (p processes) add(name string, pid int) {
-	if pid <= 0 {
-		return
-	}
-	if r, err := proc.Of(pid); err == nil {
-		p[name] = r
-	}
-}
-
-// addGroup adds every process whose process group is pgid (PostgreSQL's
-// and Prometheus's children run in their leader's group).
-func (p processes) addGroup(name string, pgid int) {
-	if pgid <= 0 {
-		return
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// Fields after the parenthesised command: state ppid pgrp ...
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			if f := strings.Fields(s[i+1:]); len(f) > 2 && f[2] == strconv.Itoa(pgid) {
-				p.add(fmt.Sprintf("%s[%d]", name, pid), pid)
-			}
-		}
-	}
-}
-
-// addCgroups adds every process in a cgroup named firedrill/<cluster> in
-// any hierarchy (the components, containerd's shims and the pods).
-func (p processes) addCgroups(cluster string) {
-	roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "firedrill", cluster))
-	roots = append(roots, filepath.Join("/sys/fs/cgroup", "firedrill", cluster))
-	for _, root := range roots {
-		_ = filepath.WalkDir(root, func(path string, de fs.DirEntry, err error) error {
-			if err != nil || de.IsDir() || de.Name() != "cgroup.procs" {
-				return nil
-			}
-			b, _ := os.ReadFile(path)
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					p.add(fmt.Sprintf("cgroup %s pid %d", filepath.Dir(path), pid), pid)
-				}
-			}
-			return nil
-		})
-	}
-}
-
-// alive lists the recorded processes still running.
-func (p processes) alive() []string {
-	var out []string
-	for name, r := range p {
-		if r.Alive() {
-			out = append(out, fmt.Sprintf("%s (pid %d)", name, r.PID))
-		}
-	}
-	slices.Sort(out)
-	return out
 }

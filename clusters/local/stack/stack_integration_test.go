@@ -1,27 +1,19 @@
-package stack
+package stack_test
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/firedrill/firedrill/clusters/local/stack"
+	"github.com/firedrill/firedrill/clusters/local/stack/stacktest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/firedrill/firedrill/clusters/internal/proc"
-	"github.com/firedrill/firedrill/clusters/local"
-	"github.com/firedrill/firedrill/clusters/local/postgres"
-	"github.com/firedrill/firedrill/clusters/local/prometheus"
 	"github.com/firedrill/firedrill/deploy"
-	"github.com/firedrill/firedrill/internal/testenv"
 )
 
 // The acceptance tests share ONE demo stack for the package: the first
@@ -31,159 +23,13 @@ import (
 
 const clusterName = "fdstack"
 
-var shared struct {
-	once   sync.Once
-	stack  *Stack
-	home   string
-	err    error
-	unlock func()
-}
-
-func testLogger() *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+var shared = &stacktest.Shared{Name: clusterName, SourceDir: "../../.."}
 
 // testStack returns the package's running demo stack, bringing it up on
 // first use, or skips t where it cannot run.
-func testStack(t *testing.T) *Stack {
-	t.Helper()
-	testenv.Integration(t,
-		filepath.Join(prometheus.DefaultBinDir(), "prometheus"),
-		filepath.Join(prometheus.DefaultBinDir(), "promtool"))
-	if err := local.New().Preflight(); err != nil {
-		testenv.Missing(t, err.Error())
-	}
-	if _, err := postgres.FindBinDir(); err != nil {
-		testenv.Missing(t, err.Error())
-	}
-	shared.once.Do(func() {
-		// One local cluster per machine: hold the lock until TestMain
-		// has taken the stack down.
-		lctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		if shared.unlock, shared.err = local.LockMachine(lctx); shared.err != nil {
-			return
-		}
-		// A cluster whose test binary lost the lock may still be there:
-		// wait for it to go rather than fail on its ports.
-		if shared.err = waitNoOtherCluster(lctx); shared.err != nil {
-			return
-		}
-		root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-		if err != nil {
-			shared.err = err
-			return
-		}
-		// A short home: the kubelet's unix sockets must fit in 108 bytes.
-		if shared.home, shared.err = os.MkdirTemp("", "fdstack"); shared.err != nil {
-			return
-		}
-		log := testLogger()
-		cl := local.New(local.WithName(clusterName), local.WithHome(shared.home), local.WithModuleDir(root), local.WithLogger(log))
-		shared.stack = New(WithCluster(cl), WithSourceDir(root), WithLogger(log), WithTimeout(2*time.Minute))
-		ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel2()
-		start := time.Now()
-		shared.err = shared.stack.Up(ctx)
-		fmt.Fprintf(os.Stderr, "demo stack for tests: up in %s (err=%v)\n", time.Since(start).Round(time.Millisecond), shared.err)
-	})
-	require.NoError(t, shared.err, "bringing up the demo stack")
-	return shared.stack
-}
+func testStack(t *testing.T) *stack.Stack { return shared.Stack(t) }
 
-// waitNoOtherCluster waits until no local cluster runs on the machine:
-// the bridge is gone and etcd's port is free.
-func waitNoOtherCluster(ctx context.Context) error {
-	busy := func() string {
-		if _, err := net.InterfaceByName(local.DefaultBridge); err == nil {
-			return "bridge " + local.DefaultBridge + " exists"
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:2379")
-		if err != nil {
-			return err.Error()
-		}
-		_ = l.Close()
-		return ""
-	}
-	var why string
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
-		why = busy()
-		return why == "", nil
-	})
-	if err != nil {
-		return fmt.Errorf("another local cluster runs although this binary holds %s (%s): %w", local.MachineLockPath, why, err)
-	}
-	return nil
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.stack != nil {
-		if err := downAndCheckClean(shared.stack); err != nil {
-			fmt.Fprintf(os.Stderr, "FAIL: tearing down the demo stack: %v\n", err)
-			code = 1
-		}
-	}
-	if shared.home != "" {
-		_ = os.RemoveAll(shared.home)
-	}
-	if shared.unlock != nil {
-		shared.unlock()
-	}
-	os.Exit(code)
-}
-
-// downAndCheckClean takes st down and verifies that no process it had is
-// alive (cluster components, containers, PostgreSQL, Prometheus), that the
-// bridge is gone and that the loopback ports are free again.
-func downAndCheckClean(st *Stack) error {
-	ps := processes{}
-	for name, pid := range st.Cluster().PIDs() {
-		ps.add(name, pid)
-	}
-	ps.addCgroups(clusterName)
-	if pg, err := st.Postgres(); err == nil {
-		ps.addGroup("postgres", pg.PID())
-	}
-	if r, err := proc.ReadPIDFile(filepath.Join(st.dir("prometheus"), "prometheus.pid")); err == nil {
-		ps.addGroup("prometheus", r.PID)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	start := time.Now()
-	if err := st.Down(ctx); err != nil {
-		return fmt.Errorf("down: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "demo stack for tests: down in %s, checking %d processes\n", time.Since(start).Round(time.Millisecond), len(ps))
-	// Down returns once every process is stopped; the short poll only
-	// lets the kernel finish reaping.
-	var alive []string
-	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		alive = ps.alive()
-		return len(alive) == 0, nil
-	})
-	var problems []string
-	if len(alive) > 0 {
-		problems = append(problems, "still running: "+strings.Join(alive, ", "))
-	}
-	if _, err := net.InterfaceByName(local.DefaultBridge); err == nil {
-		problems = append(problems, "bridge "+local.DefaultBridge+" still exists")
-	}
-	for _, addr := range []string{prometheus.DefaultListen, fmt.Sprintf("127.0.0.1:%d", postgres.DefaultPort)} {
-		if l, err := net.Listen("tcp", addr); err != nil {
-			problems = append(problems, addr+" still taken: "+err.Error())
-		} else {
-			_ = l.Close()
-		}
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%s", strings.Join(problems, "; "))
-	}
-	return nil
-}
+func TestMain(m *testing.M) { shared.Main(m) }
 
 // TestDemoAcceptance is the demo stack's acceptance: the good release
 // serves cleanly and each bad release shows its fault in both the traffic
