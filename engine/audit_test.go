@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,9 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/firedrill/firedrill/clusters/local/postgres"
+	"github.com/firedrill/firedrill/clusters/local/postgres/pgtest"
 	"github.com/firedrill/firedrill/drills"
-	"github.com/firedrill/firedrill/internal/testenv"
 )
 
 // auditRows are three actions: two recent (one finished), one 8 days old.
@@ -112,32 +109,10 @@ WHERE trigger_time > NOW() - INTERVAL '7 DAYS'
 ORDER BY trigger_time DESC
 LIMIT 10;`
 
-// startTestPostgres starts a private PostgreSQL, or skips saying why.
-func startTestPostgres(t *testing.T, ctx context.Context) *postgres.Server {
-	t.Helper()
-	testenv.Integration(t)
-	if _, err := postgres.FindBinDir(); err != nil {
-		testenv.Missing(t, err.Error())
-	}
-	dir, err := os.MkdirTemp("", "firedrill-engine-pg-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o711)) // the postgres user must pass through
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	pg, err := postgres.New(postgres.WithWorkDir(filepath.Join(dir, "work")), postgres.WithPort(port))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pg.Stop(context.Background()) })
-	require.NoError(t, pg.Start(ctx))
-	return pg
-}
-
 func TestPostgresAuditIntegration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pg := startTestPostgres(t, ctx)
+	pg := pgtest.Start(t, ctx)
 
 	st, err := OpenAudit(ctx, pg.DSN())
 	require.NoError(t, err)

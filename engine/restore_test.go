@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firedrill/firedrill/clusters/local/postgres/pgtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -38,7 +40,7 @@ func TestRestoreUnsetEnv(t *testing.T) {
 func TestRestoreIntegration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pg := startTestPostgres(t, ctx)
+	pg := pgtest.Start(t, ctx)
 	t.Setenv("FIREDRILL_TEST_DSN", pg.DSN())
 
 	conn, err := pgx.Connect(ctx, pg.DSN())

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,36 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/firedrill/firedrill/clusters/local/postgres"
-	"github.com/firedrill/firedrill/internal/testenv"
+	"github.com/firedrill/firedrill/clusters/local/postgres/pgtest"
 )
 
 // invariantSQL is the drills' ledger invariant (drills/examples).
 const invariantSQL = `SELECT (SELECT COALESCE(SUM(balance), 0) FROM accounts) = (SELECT total FROM ledger_total)`
-
-// startPostgres starts a private PostgreSQL for the test, or skips the test
-// saying why it cannot run here. The instance is stopped at cleanup.
-func startPostgres(t *testing.T, ctx context.Context) *postgres.Server {
-	t.Helper()
-	testenv.Integration(t)
-	if _, err := postgres.FindBinDir(); err != nil {
-		testenv.Missing(t, err.Error())
-	}
-	dir, err := os.MkdirTemp("", "firedrill-payment-pg-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	require.NoError(t, os.Chmod(dir, 0o711)) // the postgres user must pass through
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-
-	pg, err := postgres.New(postgres.WithWorkDir(filepath.Join(dir, "work")), postgres.WithPort(port))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pg.Stop(context.Background()) })
-	require.NoError(t, pg.Start(ctx))
-	return pg
-}
 
 // invariant runs the drills' invariant query.
 func invariant(t *testing.T, ctx context.Context, pool *pgxpool.Pool) bool {
@@ -103,7 +76,7 @@ func scrapeGauge(t *testing.T, client *http.Client, url, name string) float64 {
 func TestLedgerOnRealPostgres(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	pg := startPostgres(t, ctx)
+	pg := pgtest.Start(t, ctx)
 	pid := pg.PID()
 	require.NotZero(t, pid)
 
