@@ -20,6 +20,8 @@ DEFAULT_PKGS=(
   gcc                          # cgo compiler for runc
   libc6-dev                    # C headers/libs for cgo
   postgresql                   # the demo ledger database (firedrill runs its own instance on port 55432)
+  chromium                     # headless browser: reports tests render the HTML report and screenshot it
+  libxml2-utils                # xmllint: reports tests validate JUnit XML against reports/testdata/junit-10.xsd
 )
 
 log() { printf 'host-deps: %s\n' "$*" >&2; }

@@ -1,0 +1,136 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/internal/testenv"
+)
+
+// TestJUnitValidatesAgainstXSD checks the sample output with libxml2's
+// xmllint against testdata/junit-10.xsd.
+func TestJUnitValidatesAgainstXSD(t *testing.T) {
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		testenv.Missing(t, "xmllint (Debian package libxml2-utils; hack/host-deps.sh installs it)")
+	}
+	for name, results := range map[string][]drills.Result{
+		"sample": sampleResults(),
+		"empty":  nil,
+		"bare":   {{Drill: "x", Verdict: drills.VerdictError}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			require.NoError(t, JUnitWriter{}.Write(context.Background(), &buf, results))
+			file := filepath.Join(t.TempDir(), "junit.xml")
+			require.NoError(t, os.WriteFile(file, buf.Bytes(), 0o644))
+			out, err := exec.Command(xmllint, "--noout", "--nonet", "--schema", filepath.Join("testdata", "junit-10.xsd"), file).CombinedOutput()
+			require.NoError(t, err, "xmllint: %s", out)
+			require.Contains(t, string(out), "validates")
+		})
+	}
+}
+
+// TestJUnitXSDRejectsInvalid makes sure the schema check is not vacuous.
+func TestJUnitXSDRejectsInvalid(t *testing.T) {
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		testenv.Missing(t, "xmllint (Debian package libxml2-utils; hack/host-deps.sh installs it)")
+	}
+	file := filepath.Join(t.TempDir(), "bad.xml")
+	require.NoError(t, os.WriteFile(file, []byte(`<testsuites><testsuite name="a"><testcase/></testsuite></testsuites>`), 0o644))
+	out, err := exec.Command(xmllint, "--noout", "--nonet", "--schema", filepath.Join("testdata", "junit-10.xsd"), file).CombinedOutput()
+	require.Error(t, err, "%s", out)
+}
+
+// Strict mirrors of the junit-10 elements: decoding rejects nothing by
+// itself, so the test compares counts and content as a CI system would.
+type xSuites struct {
+	XMLName  xml.Name `xml:"testsuites"`
+	Tests    string   `xml:"tests,attr"`
+	Failures string   `xml:"failures,attr"`
+	Errors   string   `xml:"errors,attr"`
+	Suites   []xSuite `xml:"testsuite"`
+}
+
+type xSuite struct {
+	Name     string  `xml:"name,attr"`
+	Tests    string  `xml:"tests,attr"`
+	Failures string  `xml:"failures,attr"`
+	Errors   string  `xml:"errors,attr"`
+	Skipped  string  `xml:"skipped,attr"`
+	Props    []xProp `xml:"properties>property"`
+	Cases    []xCase `xml:"testcase"`
+}
+
+type xProp struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type xCase struct {
+	Name      string    `xml:"name,attr"`
+	Classname string    `xml:"classname,attr"`
+	Skipped   *string   `xml:"skipped"`
+	Failure   *xProblem `xml:"failure"`
+	Error     *xProblem `xml:"error"`
+}
+
+type xProblem struct {
+	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+func TestJUnitStructure(t *testing.T) {
+	var doc xSuites
+	require.NoError(t, xml.Unmarshal(render(t, JUnitWriter{}), &doc))
+	require.Len(t, doc.Suites, 3)
+
+	total := 0
+	for _, s := range doc.Suites {
+		n, err := strconv.Atoi(s.Tests)
+		require.NoError(t, err)
+		require.Len(t, s.Cases, n, s.Name)
+		total += n
+	}
+	require.Equal(t, strconv.Itoa(total), doc.Tests)
+
+	passed := doc.Suites[0]
+	props := map[string]string{}
+	for _, p := range passed.Props {
+		props[p.Name] = p.Value
+	}
+	require.Equal(t, "6.2s", props["mttd"])
+	require.Equal(t, "25.000", props["mttr.seconds"])
+	require.Equal(t, "0", passed.Failures)
+	// verdict + 6 phases + 5 checks
+	require.Len(t, passed.Cases, 12)
+
+	failed := doc.Suites[1]
+	require.Equal(t, "4", failed.Failures)
+	require.Equal(t, "1", failed.Errors)
+	var slo *xCase
+	for i := range failed.Cases {
+		if failed.Cases[i].Classname == "bad-config.check.slo" {
+			slo = &failed.Cases[i]
+		}
+	}
+	require.NotNil(t, slo)
+	require.NotNil(t, slo.Failure)
+	require.Equal(t, "expected < 1%, observed 12.5%", slo.Failure.Message)
+	require.Contains(t, slo.Failure.Body, "still failing at the end of observe")
+
+	inc := doc.Suites[2]
+	require.Equal(t, "3", inc.Skipped)
+	require.NotNil(t, inc.Cases[0].Skipped)
+	require.Equal(t, "inconclusive: baseline SLOs did not hold before any fault", *inc.Cases[0].Skipped)
+}
