@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-//go:embed demo/*.yaml kind/*.yaml prometheus/*.yaml
+//go:embed demo/*.yaml engine/*.yaml kind/*.yaml prometheus/*.yaml
 var files embed.FS
 
 // Manifests returns the YAML documents of the files in dir (e.g. "demo"),

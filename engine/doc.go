@@ -14,7 +14,16 @@
 //   - Audit: AuditStore keeps the rollback_audit table in SQLite (embedded
 //     default) or PostgreSQL.
 //
-// Not built yet: the loop that turns Prometheus queries and Kubernetes
-// watches into evidence, leader election, and the `firedrill guard`
-// command.
+// The loop: Guard (guard.go) runs every Interval over its Signals
+// (signal.go): RuleSignal evaluates the PromQL rules through RuleTrackers
+// (HOLD on no data, stale samples, query errors and low traffic),
+// KubeSignal reads the Deployment, its ReplicaSets and pods from informers
+// (Watch, watch.go) for a stalled rollout, crash loops and image pulls on
+// the newest ReplicaSet and too few ready replicas, and SequentialSignal
+// tests the newest revision (pod_template_hash) against the previous one.
+// The Guard decides, escalates, acts, audits (from/to = container images
+// of the bad and the restored ReplicaSet), verifies the recovery over the
+// VerifyWindow, emits Events for MTTD/MTTR and updates Metrics. With
+// LeaderElection (leader.go) only the holder of a coordination.k8s.io
+// Lease acts; `firedrill guard` runs it.
 package engine

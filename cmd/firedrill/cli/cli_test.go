@@ -102,7 +102,7 @@ func TestVersion(t *testing.T) {
 func TestHelpListsCommands(t *testing.T) {
 	code, out, _ := run(t, "--help")
 	require.Equal(t, ExitOK, code)
-	for _, c := range []string{"validate", "schema", "version", "cluster", "image", "traffic", "demo", "report"} {
+	for _, c := range []string{"validate", "schema", "version", "cluster", "image", "traffic", "demo", "report", "guard"} {
 		require.Contains(t, out, c)
 	}
 }

@@ -1,0 +1,232 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/engine"
+)
+
+type guardFlags struct {
+	kubeconfig     string
+	prometheus     string
+	auditDSN       string
+	leaseNamespace string
+	leaseName      string
+	id             string
+	metricsListen  string
+	requestRate    string
+	verbose        bool
+}
+
+// newGuardCmd is `firedrill guard`: the rollback engine as a long-running
+// process (in-cluster or beside a drill).
+func newGuardCmd() *cobra.Command {
+	f := &guardFlags{}
+	cmd := &cobra.Command{
+		Use:   "guard --prometheus URL [--kubeconfig K] [--audit-dsn DSN] [--lease-namespace NS --lease-name N --id ID] [--metrics-listen ADDR] DRILL_OR_POLICY_FILE...",
+		Short: "Run the rollback engine on the targets of drill files",
+		Long: `Guard loads the guard policy (spec.guard) and target (spec.target) of every
+drill in the files and runs the rollback engine on each target until SIGINT or
+SIGTERM: it evaluates the PromQL rules, watches the Deployment, its
+ReplicaSets and pods, decides with the rollback score, acts through the
+strategies, audits every action and verifies the recovery.
+
+With --lease-name only the replica that holds the coordination.k8s.io Lease
+acts, and the Lease is released on shutdown.
+
+Exit codes: 0 stopped by a signal, 2 the engine could not run (bad usage,
+unreadable or invalid drill file, no cluster, no audit store).`,
+		Example: `  firedrill guard --prometheus http://127.0.0.1:9090 drills/examples/bad-image.yaml
+  firedrill guard --prometheus http://prometheus:9090 --lease-namespace firedrill \
+    --lease-name firedrill-guard --id "$POD_NAME" /etc/firedrill/*.yaml`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGuard(cmd, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)")
+	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus URL (default: each drill's spec.prometheus.url)")
+	fl.StringVar(&f.auditDSN, "audit-dsn", "", "audit store: a postgres:// URL or a SQLite file (default $FIREDRILL_HOME/audit.db)")
+	fl.StringVar(&f.leaseNamespace, "lease-namespace", "", "namespace of the leader-election Lease (with --lease-name)")
+	fl.StringVar(&f.leaseName, "lease-name", "", "name of the leader-election Lease; empty: no leader election")
+	fl.StringVar(&f.id, "id", "", "identity in the Lease (default: the host name)")
+	fl.StringVar(&f.metricsListen, "metrics-listen", "", "address to serve the engine's /metrics on, e.g. 127.0.0.1:9464")
+	fl.StringVar(&f.requestRate, "request-rate-expr", engine.DefaultRequestRateExpr, "PromQL request rate behind the low-traffic guard")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every evaluation held back (debug)")
+	return cmd
+}
+
+// guardPlan is one target to guard.
+type guardPlan struct {
+	name   string
+	guard  drills.Guard
+	target drills.Target
+	prom   string
+}
+
+func loadGuardPlans(f *guardFlags, files []string) ([]guardPlan, error) {
+	var plans []guardPlan
+	for _, file := range files {
+		ds, err := drills.LoadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			if !d.GuardEnabled() {
+				continue
+			}
+			p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus}
+			if p.prom == "" && d.Spec.Prometheus != nil {
+				p.prom = d.Spec.Prometheus.URL
+			}
+			plans = append(plans, p)
+		}
+	}
+	if len(plans) == 0 {
+		return nil, errors.New("guard: no drill with the guard enabled in the given files")
+	}
+	return plans, nil
+}
+
+func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
+	if (f.leaseName == "") != (f.leaseNamespace == "") {
+		return errors.New("guard: --lease-namespace and --lease-name go together")
+	}
+	if f.id != "" && f.leaseName == "" {
+		return errors.New("guard: --id needs --lease-name")
+	}
+	plans, err := loadGuardPlans(f, files)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("guard: kubeconfig: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("guard: kubernetes client: %w", err)
+	}
+	audit, err := engine.OpenAudit(ctx, f.auditDSN)
+	if err != nil {
+		return fmt.Errorf("guard: %w", err)
+	}
+	defer audit.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := engine.NewMetrics(reg)
+	if err != nil {
+		return fmt.Errorf("guard: %w", err)
+	}
+
+	guards := make([]*engine.Guard, 0, len(plans))
+	for _, p := range plans {
+		opts := []engine.Option{
+			engine.WithKubernetes(client), engine.WithAudit(audit), engine.WithMetrics(metrics),
+			engine.WithLog(log.With("drill", p.name)), engine.WithRequestRateExpr(f.requestRate),
+		}
+		if p.prom != "" {
+			c, err := promapi.NewClient(promapi.Config{Address: p.prom})
+			if err != nil {
+				return fmt.Errorf("guard: drill %s: prometheus %s: %w", p.name, p.prom, err)
+			}
+			opts = append(opts, engine.WithPrometheus(promv1.NewAPI(c)))
+		}
+		g, err := engine.NewGuard(p.guard, p.target, opts...)
+		if err != nil {
+			return fmt.Errorf("guard: drill %s: %w", p.name, err)
+		}
+		guards = append(guards, g)
+	}
+
+	if f.metricsListen != "" {
+		stop, err := serveMetrics(ctx, f.metricsListen, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	runAll := func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for _, g := range guards {
+			wg.Go(func() {
+				if err := g.Run(ctx); err != nil {
+					log.Error("guard stopped", "error", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	log.Info("firedrill guard starting", "targets", len(guards), "lease", f.leaseName)
+	if f.leaseName != "" {
+		id := f.id
+		if id == "" {
+			if id, err = os.Hostname(); err != nil {
+				return fmt.Errorf("guard: identity: %w", err)
+			}
+		}
+		le := engine.LeaderElection{Namespace: f.leaseNamespace, Name: f.leaseName, Identity: id}
+		if err := engine.RunElected(engine.WithLogger(ctx, log), client, le, runAll); err != nil {
+			return fmt.Errorf("guard: %w", err)
+		}
+	} else {
+		runAll(ctx)
+	}
+	log.Info("firedrill guard stopped")
+	return nil
+}
+
+// serveMetrics serves reg on addr until ctx ends or stop is called.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("guard: metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "error", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}

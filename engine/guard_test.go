@@ -1,0 +1,414 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/firedrill/firedrill/drills"
+)
+
+const (
+	errorRatioExpr = `sum(rate(http_requests_total{code=~"5.."}[15s])) / sum(rate(http_requests_total[15s]))`
+	rateExpr       = DefaultRequestRateExpr
+)
+
+// fakeProm is an httptest Prometheus answering /api/v1/query from a table
+// of expression → value; an expression missing from the table answers an
+// empty vector (no data).
+type fakeProm struct {
+	mu     sync.Mutex
+	values map[string]float64
+	age    time.Duration // how old the returned samples are
+	srv    *httptest.Server
+}
+
+func newFakeProm(t *testing.T, values map[string]float64) *fakeProm {
+	t.Helper()
+	p := &fakeProm{values: values}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query" {
+			http.NotFound(w, r)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		p.mu.Lock()
+		v, ok := p.values[r.Form.Get("query")]
+		age := p.age
+		p.mu.Unlock()
+		result := []any{}
+		if ok {
+			ts := float64(time.Now().Add(-age).UnixMilli()) / 1000
+			result = append(result, map[string]any{"metric": map[string]string{}, "value": []any{ts, fmt.Sprint(v)}})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": result}})
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *fakeProm) set(expr string, v float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.values[expr] = v
+}
+
+func (p *fakeProm) api(t *testing.T) v1.API {
+	t.Helper()
+	c, err := promapi.NewClient(promapi.Config{Address: p.srv.URL})
+	require.NoError(t, err)
+	return v1.NewAPI(c)
+}
+
+// events records a guard's events.
+type events struct {
+	mu  sync.Mutex
+	all []Event
+}
+
+func (e *events) add(ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = append(e.all, ev)
+}
+
+func (e *events) of(kind EventKind) []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Event
+	for _, ev := range e.all {
+		if ev.Kind == kind {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func (e *events) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.all)
+}
+
+var guardTarget = drills.Target{Kind: drills.TargetDeployment, Namespace: testNS, Name: testDep, Service: testDep}
+
+func rulePolicy() drills.Guard {
+	return drills.Guard{
+		Interval:     drills.D(20 * time.Millisecond),
+		VerifyWindow: drills.D(time.Hour),
+		Rules: []drills.Rule{{
+			Name: "HighErrorRate", Expr: errorRatioExpr, Op: drills.OpGT, Threshold: 0.05,
+			For: drills.D(0), Severity: drills.SeverityCritical,
+		}},
+		Strategies: []drills.Strategy{{Name: drills.StrategyRevert}, {Name: drills.StrategyHuman}},
+	}
+}
+
+// runGuard runs g until the test ends and waits for Run to return.
+func runGuard(t *testing.T, g *Guard) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	stop := func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Error("guard did not stop within 10s of cancel")
+		}
+	}
+	t.Cleanup(stop)
+	return cancel
+}
+
+func patches(c *fake.Clientset) int {
+	n := 0
+	for _, a := range c.Actions() {
+		if a.GetVerb() == "patch" || a.GetVerb() == "update" && a.GetResource().Resource == "deployments" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestGuardRuleFiringRevertsAndAudits(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset(history()...)
+	prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.5, rateExpr: 50})
+	store, err := OpenSQLiteAudit(ctx, filepath.Join(t.TempDir(), "audit.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	reg := prometheus.NewRegistry()
+	metrics, err := NewMetrics(reg)
+	require.NoError(t, err)
+	var ev events
+
+	g, err := NewGuard(rulePolicy(), guardTarget, WithKubernetes(client), WithPrometheus(prom.api(t)),
+		WithAudit(store), WithMetrics(metrics), OnEvent(ev.add))
+	require.NoError(t, err)
+	runGuard(t, g)
+
+	require.Eventually(t, func() bool { return len(ev.of(EventAction)) > 0 }, 10*time.Second, 10*time.Millisecond)
+	det := ev.of(EventDetection)
+	require.Len(t, det, 1)
+	require.Equal(t, "HighErrorRate", det[0].Evidence[0].Source)
+	dec := ev.of(EventDecision)
+	require.Len(t, dec, 1)
+	require.Equal(t, ActionRollback, dec[0].Decision.Action)
+	require.Equal(t, drills.StrategyRevert, dec[0].Strategy)
+	act := ev.of(EventAction)[0]
+	require.NoError(t, act.Err)
+	require.Equal(t, "v3", act.FromVersion)
+	require.Equal(t, "v2", act.ToVersion)
+	require.False(t, act.Time.Before(dec[0].Time))
+
+	dep := getDeployment(t, client)
+	require.Equal(t, "v2", dep.Spec.Template.Spec.Containers[0].Image)
+
+	rows, err := store.List(ctx, time.Time{})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, "v3", rows[0].FromVersion)
+	require.Equal(t, "v2", rows[0].ToVersion)
+	require.Equal(t, "revert", rows[0].Strategy)
+	require.Equal(t, string(ActionRollback), rows[0].Decision)
+	require.True(t, rows[0].Success)
+	require.NotNil(t, rows[0].EndTime)
+	require.Equal(t, testNS+"/"+testDep, rows[0].ServiceName)
+
+	require.Equal(t, 1.0, testutil.ToFloat64(metrics.Rollbacks.WithLabelValues("revert", OutcomeSuccess)))
+	require.Equal(t, 1, testutil.CollectAndCount(metrics.Detection))
+}
+
+func TestGuardRecoversAfterVerifyWindow(t *testing.T) {
+	client := fake.NewClientset(history()...)
+	prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.5, rateExpr: 50})
+	p := rulePolicy()
+	p.VerifyWindow = drills.D(100 * time.Millisecond)
+	var ev events
+	g, err := NewGuard(p, guardTarget, WithKubernetes(client), WithPrometheus(prom.api(t)), OnEvent(ev.add))
+	require.NoError(t, err)
+	runGuard(t, g)
+	require.Eventually(t, func() bool { return len(ev.of(EventAction)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	prom.set(errorRatioExpr, 0.001)
+	require.Eventually(t, func() bool { return len(ev.of(EventRecovery)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	rec := ev.of(EventRecovery)[0]
+	require.Equal(t, ev.of(EventAction)[0].Incident, rec.Incident)
+	require.Equal(t, drills.StrategyRevert, rec.Strategy)
+	require.Len(t, ev.of(EventAction), 1)
+}
+
+func TestGuardHoldsOnNoData(t *testing.T) {
+	client := fake.NewClientset(history()...)
+	prom := newFakeProm(t, map[string]float64{}) // every query: no data
+	var ev events
+	g, err := NewGuard(rulePolicy(), guardTarget, WithKubernetes(client), WithPrometheus(prom.api(t)), OnEvent(ev.add))
+	require.NoError(t, err)
+	runGuard(t, g)
+	require.Eventually(t, func() bool { return g.Evaluations() >= 10 }, 10*time.Second, 10*time.Millisecond)
+	require.Zero(t, ev.count())
+	require.Zero(t, patches(client))
+	require.Equal(t, "v3", getDeployment(t, client).Spec.Template.Spec.Containers[0].Image)
+}
+
+func TestRuleSignalHoldReasons(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		values map[string]float64
+		age    time.Duration
+		want   string
+	}{
+		{name: "no data", values: map[string]float64{}, want: "no data"},
+		{name: "stale", values: map[string]float64{errorRatioExpr: 0.5, rateExpr: 50}, age: time.Minute, want: "stale data"},
+		{name: "low traffic", values: map[string]float64{errorRatioExpr: 0.5, rateExpr: 0.2}, want: "low traffic"},
+		{name: "no request rate", values: map[string]float64{errorRatioExpr: 0.5}, want: "low traffic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prom := newFakeProm(t, tc.values)
+			prom.age = tc.age
+			s := NewRuleSignal(prom.api(t), rulePolicy(), "")
+			obs := s.Observe(ctx, time.Now())
+			require.Empty(t, obs.Evidence)
+			require.Len(t, obs.Hold, 1)
+			require.Contains(t, obs.Hold[0], tc.want)
+		})
+	}
+	t.Run("query error", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, `{"status":"error","errorType":"internal","error":"boom"}`, http.StatusInternalServerError)
+		}))
+		t.Cleanup(srv.Close)
+		c, err := promapi.NewClient(promapi.Config{Address: srv.URL})
+		require.NoError(t, err)
+		obs := NewRuleSignal(v1.NewAPI(c), rulePolicy(), "").Observe(ctx, time.Now())
+		require.Empty(t, obs.Evidence)
+		require.Len(t, obs.Hold, 1)
+		require.Contains(t, obs.Hold[0], "query failed")
+	})
+	t.Run("firing", func(t *testing.T) {
+		prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.5, rateExpr: 50})
+		obs := NewRuleSignal(prom.api(t), rulePolicy(), "").Observe(ctx, time.Now())
+		require.Empty(t, obs.Hold)
+		require.Len(t, obs.Evidence, 1)
+		require.Equal(t, 0.5, obs.Evidence[0].Value)
+	})
+}
+
+func waitingPod(name, hash, reason string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNS,
+			Labels: map[string]string{"app": testDep, "pod-template-hash": hash}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "app", RestartCount: 3,
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}},
+		}}},
+	}
+}
+
+func kubePolicy() drills.Guard {
+	return drills.Guard{
+		Interval:     drills.D(20 * time.Millisecond),
+		VerifyWindow: drills.D(time.Hour),
+		Kubernetes:   &drills.KubernetesSignals{CrashLoop: true, ImagePull: true, For: drills.D(0)},
+		Strategies:   []drills.Strategy{{Name: drills.StrategyRevert}},
+	}
+}
+
+func TestGuardCrashLoopOnNewReplicaSetDecidesRollback(t *testing.T) {
+	objs := append(history(), waitingPod("payment-hv3-a", "hv3", "CrashLoopBackOff"))
+	client := fake.NewClientset(objs...)
+	var ev events
+	g, err := NewGuard(kubePolicy(), guardTarget, WithKubernetes(client), OnEvent(ev.add))
+	require.NoError(t, err)
+	runGuard(t, g)
+	require.Eventually(t, func() bool { return len(ev.of(EventAction)) > 0 }, 10*time.Second, 10*time.Millisecond)
+	dec := ev.of(EventDecision)[0]
+	require.Equal(t, ActionRollback, dec.Decision.Action)
+	require.Equal(t, SignalCrashLoop, dec.Decision.Strongest)
+	require.Equal(t, "v3", dec.FromVersion)
+	require.Equal(t, "v2", dec.ToVersion)
+	require.Equal(t, "v2", getDeployment(t, client).Spec.Template.Spec.Containers[0].Image)
+}
+
+func TestKubeSignalIgnoresOldReplicaSetAndWaitsFor(t *testing.T) {
+	ctx := context.Background()
+	objs := append(history(), waitingPod("payment-hv2-a", "hv2", "CrashLoopBackOff"), waitingPod("payment-hv3-a", "hv3", "ErrImagePull"))
+	w := NewWatch(fake.NewClientset(objs...), testNS, testDep)
+	wctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() { cancel(); w.Shutdown() })
+	require.NoError(t, w.Start(wctx))
+
+	s := NewKubeSignal(w, drills.KubernetesSignals{CrashLoop: true, ImagePull: true, For: drills.D(5 * time.Second)})
+	now := time.Now()
+	require.Empty(t, s.Observe(ctx, now).Evidence, "a signal must persist for its window")
+	obs := s.Observe(ctx, now.Add(5*time.Second))
+	require.Len(t, obs.Evidence, 1, "only the new replica set's pods count")
+	require.Equal(t, SignalImagePull, obs.Evidence[0].Source)
+	require.Equal(t, drills.SeverityCritical, obs.Evidence[0].Severity)
+	require.Equal(t, now, obs.Evidence[0].Since)
+}
+
+func TestKubeSignalReadyRatioAndStalledRollout(t *testing.T) {
+	ctx := context.Background()
+	dep := testDeployment("v3", 3)
+	dep.Status.ReadyReplicas = 1 // of 4
+	dep.Status.Conditions = append(dep.Status.Conditions, appsv1DeploymentProgressDeadlineExceeded())
+	objs := []runtime.Object{dep, testReplicaSet("v2", 2, 0), testReplicaSet("v3", 3, 4)}
+	w := NewWatch(fake.NewClientset(objs...), testNS, testDep)
+	wctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() { cancel(); w.Shutdown() })
+	require.NoError(t, w.Start(wctx))
+	ratio := 0.5
+	s := NewKubeSignal(w, drills.KubernetesSignals{RolloutStalled: true, MinReadyRatio: &ratio, For: drills.D(0)})
+	obs := s.Observe(ctx, time.Now())
+	var sources []string
+	for _, e := range obs.Evidence {
+		sources = append(sources, e.Source)
+	}
+	require.ElementsMatch(t, []string{SignalRolloutStalled, SignalLowReady}, sources)
+}
+
+func TestGuardLeaderElectionOnlyOneActs(t *testing.T) {
+	client := fake.NewClientset(history()...)
+	prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.5, rateExpr: 50})
+	le := LeaderElection{Namespace: testNS, Name: "firedrill-guard", LeaseDuration: 10 * time.Second, RenewDeadline: 5 * time.Second, RetryPeriod: 50 * time.Millisecond}
+	var evA, evB events
+	leA, leB := le, le
+	leA.Identity, leB.Identity = "a", "b"
+	ga, err := NewGuard(rulePolicy(), guardTarget, WithKubernetes(client), WithPrometheus(prom.api(t)), WithLeaderElection(leA), OnEvent(evA.add))
+	require.NoError(t, err)
+	gb, err := NewGuard(rulePolicy(), guardTarget, WithKubernetes(client), WithPrometheus(prom.api(t)), WithLeaderElection(leB), OnEvent(evB.add))
+	require.NoError(t, err)
+	stopA := runGuard(t, ga)
+	stopB := runGuard(t, gb)
+
+	actions := func() int { return len(evA.of(EventAction)) + len(evB.of(EventAction)) }
+	require.Eventually(t, func() bool { return actions() == 1 }, 10*time.Second, 10*time.Millisecond)
+	leader, follower, stopLeader := ga, gb, stopA
+	if len(evB.of(EventAction)) == 1 {
+		leader, follower, stopLeader = gb, ga, stopB
+	}
+	// The leader keeps evaluating; the follower never does, so never acts.
+	n := leader.Evaluations()
+	require.Eventually(t, func() bool { return leader.Evaluations() >= n+20 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, 1, actions())
+	require.Zero(t, follower.Evaluations())
+
+	// Graceful shutdown releases the Lease: the follower takes over well
+	// before the 10s lease would expire.
+	stopLeader()
+	require.Eventually(t, func() bool { return follower.Evaluations() > 0 }, 5*time.Second, 10*time.Millisecond)
+	// Its revert finds the previous one done and changes nothing.
+	require.Eventually(t, func() bool { return actions() == 2 }, 10*time.Second, 10*time.Millisecond)
+	var second Event
+	if leader == ga {
+		second = evB.of(EventAction)[0]
+	} else {
+		second = evA.of(EventAction)[0]
+	}
+	require.NoError(t, second.Err)
+	require.True(t, second.Outcome.AlreadyDone)
+}
+
+func TestNewGuardErrors(t *testing.T) {
+	_, err := NewGuard(rulePolicy(), guardTarget, WithKubernetes(fake.NewClientset()))
+	require.ErrorContains(t, err, "need Prometheus")
+	_, err = NewGuard(kubePolicy(), guardTarget)
+	require.ErrorContains(t, err, "Kubernetes client")
+	_, err = NewGuard(drills.Guard{}, guardTarget, WithKubernetes(fake.NewClientset()))
+	require.ErrorContains(t, err, "no signal")
+	rollout := guardTarget
+	rollout.Kind = drills.TargetRollout
+	_, err = NewGuard(kubePolicy(), rollout, WithKubernetes(fake.NewClientset()))
+	require.ErrorContains(t, err, "not supported")
+	_, err = NewGuard(kubePolicy(), guardTarget, WithKubernetes(fake.NewClientset()), WithLeaderElection(LeaderElection{Name: "x"}))
+	require.ErrorContains(t, err, "leader election")
+}
+
+func appsv1DeploymentProgressDeadlineExceeded() appsv1.DeploymentCondition {
+	return appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded"}
+}

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
+
+	"github.com/firedrill/firedrill/drills"
+)
+
+// Kubernetes signal names, the Source of their evidence.
+const (
+	SignalRolloutStalled = "ProgressDeadlineExceeded"
+	SignalCrashLoop      = "CrashLoopBackOff"
+	SignalImagePull      = "ImagePull"
+	SignalLowReady       = "ReadyRatioBelowMinimum"
+)
+
+// KubeSignal turns the watched Deployment into evidence: its progress
+// deadline exceeded, pods of the newest ReplicaSet in CrashLoopBackOff,
+// ImagePullBackOff or ErrImagePull, and ready/desired replicas below
+// minReadyRatio. Each must persist for the signals' `for` window before it
+// fires. A Deployment missing from the cache puts the signal on hold.
+type KubeSignal struct {
+	watch *Watch
+	cfg   drills.KubernetesSignals
+	wait  time.Duration
+	seen  map[string]time.Time
+}
+
+// NewKubeSignal builds the Kubernetes signal over a started Watch.
+func NewKubeSignal(w *Watch, cfg drills.KubernetesSignals) *KubeSignal {
+	if cfg.Severity == "" {
+		cfg.Severity = drills.SeverityCritical
+	}
+	return &KubeSignal{watch: w, cfg: cfg, wait: cfg.For.Get(drills.DefaultSignalFor), seen: map[string]time.Time{}}
+}
+
+// Name implements Signal.
+func (*KubeSignal) Name() string { return "kubernetes" }
+
+// Observe implements Signal.
+func (s *KubeSignal) Observe(_ context.Context, now time.Time) Observation {
+	snap, err := s.watch.Snapshot()
+	if err != nil {
+		return Observation{Hold: []string{err.Error()}}
+	}
+	active := map[string]bool{}
+	if s.cfg.RolloutStalled {
+		if c := deploymentutil.GetDeploymentCondition(snap.Deployment.Status, appsv1.DeploymentProgressing); c != nil && c.Reason == deploymentutil.TimedOutReason {
+			active[SignalRolloutStalled] = true
+		}
+	}
+	for _, p := range snap.NewPods {
+		for _, reason := range waitingReasons(p) {
+			switch {
+			case s.cfg.CrashLoop && reason == "CrashLoopBackOff":
+				active[SignalCrashLoop] = true
+			case s.cfg.ImagePull && (reason == "ImagePullBackOff" || reason == "ErrImagePull"):
+				active[SignalImagePull] = true
+			}
+		}
+	}
+	if s.cfg.MinReadyRatio != nil && snap.Deployment.Spec.Replicas != nil && *snap.Deployment.Spec.Replicas > 0 {
+		ratio := float64(snap.Deployment.Status.ReadyReplicas) / float64(*snap.Deployment.Spec.Replicas)
+		if ratio < *s.cfg.MinReadyRatio {
+			active[SignalLowReady] = true
+		}
+	}
+	for name := range s.seen {
+		if !active[name] {
+			delete(s.seen, name)
+		}
+	}
+	var obs Observation
+	names := make([]string, 0, len(active))
+	for name := range active {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		since, ok := s.seen[name]
+		if !ok {
+			since = now
+			s.seen[name] = now
+		}
+		if now.Sub(since) >= s.wait {
+			obs.Evidence = append(obs.Evidence, Evidence{Kind: EvidenceKubernetes, Source: name, Severity: s.cfg.Severity, Since: since})
+		}
+	}
+	return obs
+}
+
+// waitingReasons are the reasons of a pod's waiting containers.
+func waitingReasons(p *corev1.Pod) []string {
+	var out []string
+	for _, cs := range append(append([]corev1.ContainerStatus{}, p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if w := cs.State.Waiting; w != nil && w.Reason != "" {
+			out = append(out, w.Reason)
+		}
+	}
+	return out
+}
+
+// workloadTracker builds the WorkloadState for the decider from watch
+// snapshots: it remembers the revision, restarts and pods when an anomaly
+// began and the ready replicas of the previous observation.
+type workloadTracker struct {
+	started      bool
+	startRev     int64
+	startAt      time.Time
+	startRestart map[string]int // restarts per pod name at the start
+	readyBefore  int32
+	haveReady    bool
+}
+
+// begin marks the start of an anomaly at the snapshot.
+func (w *workloadTracker) begin(now time.Time, snap *Snapshot) {
+	w.started, w.startAt = true, now
+	if snap != nil {
+		w.startRev, w.startRestart = snap.Revision, map[string]int{}
+		for _, p := range snap.Pods {
+			w.startRestart[p.Name] = restarts(p)
+		}
+	}
+}
+
+// end forgets the anomaly.
+func (w *workloadTracker) end() { w.started = false }
+
+// observe returns the state at snap and remembers its ready replicas.
+func (w *workloadTracker) observe(snap *Snapshot) WorkloadState {
+	if snap == nil {
+		return WorkloadState{}
+	}
+	ws := WorkloadState{Revision: snap.Revision, RevisionAtStart: snap.Revision, ReadyNow: snap.Deployment.Status.ReadyReplicas}
+	_, done, err := RolloutStatus(snap.Deployment)
+	ws.RolloutInProgress = !done && err == nil
+	if w.started {
+		ws.RevisionAtStart = w.startRev
+		// Container restarts since the start, and each pod that
+		// replaced one (with its own restarts).
+		for _, p := range snap.Pods {
+			if before, ok := w.startRestart[p.Name]; ok {
+				ws.Restarts += max(0, restarts(p)-before)
+			} else if p.CreationTimestamp.After(w.startAt) {
+				ws.Restarts += 1 + restarts(p)
+			}
+		}
+	}
+	ws.ReadyBefore = ws.ReadyNow
+	if w.haveReady {
+		ws.ReadyBefore = w.readyBefore
+	}
+	w.readyBefore, w.haveReady = ws.ReadyNow, true
+	return ws
+}
+
+func restarts(p *corev1.Pod) int {
+	n := 0
+	for _, cs := range p.Status.ContainerStatuses {
+		n += int(cs.RestartCount)
+	}
+	return n
+}

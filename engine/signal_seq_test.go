@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/firedrill/firedrill/drills"
+)
+
+func seqExprs(hash string) (errs, total string) {
+	return fmt.Sprintf(`sum(increase(http_requests_total{code=~"5..",pod_template_hash=%q}[1m]))`, hash),
+		fmt.Sprintf(`sum(increase(http_requests_total{pod_template_hash=%q}[1m]))`, hash)
+}
+
+func startWatch(t *testing.T, w *Watch) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); w.Shutdown() })
+	require.NoError(t, w.Start(ctx))
+}
+
+func TestSequentialSignalNewRevisionAgainstPrevious(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		newErrors float64
+		degraded  bool
+	}{
+		{name: "degraded", newErrors: 300, degraded: true},
+		{name: "healthy", newErrors: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prevE, prevT := seqExprs("hv2")
+			newE, newT := seqExprs("hv3")
+			prom := newFakeProm(t, map[string]float64{prevE: 3, prevT: 3000, newE: tc.newErrors, newT: 3000})
+			w := NewWatch(fake.NewClientset(history()...), testNS, testDep)
+			startWatch(t, w)
+			s, err := NewSequentialSignal(prom.api(t), w, drills.Statistical{})
+			require.NoError(t, err)
+			obs := s.Observe(ctx, time.Now())
+			require.Empty(t, obs.Hold)
+			if !tc.degraded {
+				require.Empty(t, obs.Evidence)
+				return
+			}
+			require.Len(t, obs.Evidence, 1)
+			require.Equal(t, EvidenceSequential, obs.Evidence[0].Kind)
+			require.Contains(t, obs.Evidence[0].Source, "hv3")
+			require.Equal(t, drills.SeverityCritical, obs.Evidence[0].Severity)
+		})
+	}
+}
+
+func TestSequentialSignalHoldsWithoutData(t *testing.T) {
+	prom := newFakeProm(t, map[string]float64{})
+	w := NewWatch(fake.NewClientset(history()...), testNS, testDep)
+	startWatch(t, w)
+	s, err := NewSequentialSignal(prom.api(t), w, drills.Statistical{})
+	require.NoError(t, err)
+	obs := s.Observe(context.Background(), time.Now())
+	require.Empty(t, obs.Evidence, "no requests: no verdict")
+}
+
+func TestWorkloadTrackerRestartsUnderUnchangedRevision(t *testing.T) {
+	start := time.Now()
+	pod := waitingPod("payment-hv3-a", "hv3", "")
+	dep := testDeployment("v3", 3)
+	dep.Status = appsDoneStatus(4)
+	snap := &Snapshot{Deployment: dep, Revision: 3, Pods: []*corev1.Pod{pod}}
+	var w workloadTracker
+	w.observe(snap)
+	w.begin(start, snap)
+
+	pod2 := pod.DeepCopy()
+	pod2.Status.ContainerStatuses[0].RestartCount = 5 // +2
+	fresh := waitingPod("payment-hv3-b", "hv3", "")
+	fresh.CreationTimestamp = metav1.NewTime(start.Add(time.Second)) // a replacement
+	fresh.Status.ContainerStatuses[0].RestartCount = 0
+	dep2 := dep.DeepCopy()
+	dep2.Status.ReadyReplicas = 4
+	ws := w.observe(&Snapshot{Deployment: dep2, Revision: 3, Pods: []*corev1.Pod{pod2, fresh}})
+	require.Equal(t, 3, ws.Restarts)
+	require.False(t, ws.RolloutInProgress)
+	require.Equal(t, int64(3), ws.RevisionAtStart)
+	require.Equal(t, int32(2), ws.ReadyBefore)
+	require.Equal(t, int32(4), ws.ReadyNow)
+	r, why := ws.RecoveryPotential()
+	require.Equal(t, 2.5, r, why)
+}
+
+// appsDoneStatus is the status of a completed rollout of n replicas with
+// half of them ready.
+func appsDoneStatus(n int32) appsv1.DeploymentStatus {
+	return appsv1.DeploymentStatus{Replicas: n, UpdatedReplicas: n, AvailableReplicas: n, ReadyReplicas: n / 2}
+}
