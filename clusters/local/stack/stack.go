@@ -118,10 +118,16 @@ func (s *Stack) Up(ctx context.Context) error {
 	if err := os.MkdirAll(s.dir(""), 0o755); err != nil {
 		return fmt.Errorf("stack: %w", err)
 	}
-	// The postgres user must be able to reach its folder.
-	for d := s.dir(""); d != "/" && d != "."; d = filepath.Dir(d) {
+	// The postgres user must be able to pass through to its folder: open
+	// the folders of firedrill's home for traversal, and nothing above it
+	// (the work folder is <home>/clusters/<name>).
+	home := filepath.Dir(filepath.Dir(s.cluster.WorkDir()))
+	for d := s.dir(""); ; d = filepath.Dir(d) {
 		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
 			_ = os.Chmod(d, fi.Mode().Perm()|0o011)
+		}
+		if d == home || d == filepath.Dir(d) {
+			break
 		}
 	}
 	pg, err := s.Postgres()
