@@ -46,3 +46,26 @@ func File(name string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+//go:embed chaosmesh/crds/*.yaml
+var chaosMeshCRDs embed.FS
+
+// ChaosMeshCRDs returns the Chaos Mesh CustomResourceDefinitions generated
+// from the pinned chaos-mesh API module (hack/gen-chaosmesh-crds.sh), as
+// multi-document YAML in file-name order.
+func ChaosMeshCRDs() ([]byte, error) {
+	entries, err := fs.ReadDir(chaosMeshCRDs, "chaosmesh/crds")
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	var out []byte
+	for _, e := range entries { // ReadDir sorts by name
+		b, err := chaosMeshCRDs.ReadFile(path.Join("chaosmesh/crds", e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("deploy: %w", err)
+		}
+		out = append(out, []byte("\n---\n")...)
+		out = append(out, b...)
+	}
+	return out, nil
+}

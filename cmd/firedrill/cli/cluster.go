@@ -15,6 +15,7 @@ import (
 	"github.com/firedrill/firedrill/clusters"
 	"github.com/firedrill/firedrill/clusters/kind"
 	"github.com/firedrill/firedrill/clusters/local"
+	localchaosmesh "github.com/firedrill/firedrill/clusters/local/chaosmesh"
 )
 
 // clusterFlags are shared by every cluster subcommand.
@@ -44,6 +45,7 @@ type clusterUpFlags struct {
 	kubeBinDir string
 	runc       string
 	moduleDir  string
+	chaosMesh  bool
 }
 
 type clusterDownFlags struct {
@@ -108,6 +110,11 @@ tears down whatever was started.`,
 			if err := cl.Create(ctx); err != nil {
 				return err
 			}
+			if f.chaosMesh {
+				if err := startChaosMesh(ctx, cl, cmd.ErrOrStderr(), f.verbose); err != nil {
+					return err
+				}
+			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "\nCluster %q is up.\n\n", cl.ClusterName())
 			fmt.Fprintf(out, "  export KUBECONFIG=%s\n", cl.Kubeconfig())
@@ -124,6 +131,7 @@ tears down whatever was started.`,
 	cmd.Flags().StringVar(&f.kubeBinDir, "kubernetes-bin", "", "folder with kube-apiserver, kubelet, etcd... (default: hack/tools.sh cache)")
 	cmd.Flags().StringVar(&f.runc, "runc", "", "runc binary for containerd (default: hack/tools.sh cache)")
 	cmd.Flags().StringVar(&f.moduleDir, "module-dir", "", "firedrill source tree, to build the pause image (default: found from the current folder)")
+	cmd.Flags().BoolVar(&f.chaosMesh, "chaos-mesh", false, "also install the Chaos Mesh CRDs and run its controller-manager (from hack/build-chaos-mesh.sh)")
 	return cmd
 }
 
@@ -138,6 +146,9 @@ func newClusterDownCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
 			cl := local.New(f.options(cmd.ErrOrStderr())...)
+			if err := stopChaosMesh(ctx, cl); err != nil {
+				return err
+			}
 			if err := cl.Delete(ctx); err != nil {
 				return err
 			}
@@ -292,3 +303,18 @@ func (h *clusterProgressHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h *clusterProgressHandler) WithGroup(string) slog.Handler { return h }
+
+// startChaosMesh runs the Chaos Mesh controller-manager against cl.
+func startChaosMesh(ctx context.Context, cl *local.Cluster, w io.Writer, verbose bool) error {
+	ctrl := localchaosmesh.New(localchaosmesh.DirIn(cl.WorkDir()), cl.Kubeconfig(), localchaosmesh.WithLogger(clusterProgressLogger(w, verbose)))
+	if err := ctrl.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Chaos Mesh controller-manager runs (pid %d, log %s).\n", ctrl.PID(), ctrl.LogPath())
+	return nil
+}
+
+// stopChaosMesh stops cl's Chaos Mesh controller-manager if one runs.
+func stopChaosMesh(ctx context.Context, cl *local.Cluster) error {
+	return localchaosmesh.New(localchaosmesh.DirIn(cl.WorkDir()), cl.Kubeconfig()).Stop(ctx)
+}

@@ -18,6 +18,7 @@ type demoFlags struct {
 	keep       bool
 	promListen string
 	sourceDir  string
+	chaosMesh  bool
 }
 
 func (f *demoFlags) register(cmd *cobra.Command) {
@@ -67,12 +68,16 @@ func newDemoUpCmd() *cobra.Command {
 			s := f.stack(cmd)
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
-			if err := s.Up(ctx); err != nil {
+			err := s.Up(ctx)
+			if err == nil && f.chaosMesh {
+				err = startChaosMesh(ctx, s.Cluster(), cmd.ErrOrStderr(), f.verbose)
+			}
+			if err != nil {
 				if !f.keep {
 					fmt.Fprintln(cmd.ErrOrStderr(), "demo up failed; removing what was started (use --keep to keep it)")
 					cleanup, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 3*time.Minute)
 					defer cancel()
-					err = errors.Join(err, s.Down(cleanup))
+					err = errors.Join(err, stopChaosMesh(cleanup, s.Cluster()), s.Down(cleanup))
 				}
 				return err
 			}
@@ -87,6 +92,7 @@ func newDemoUpCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "on failure, keep what was started for debugging")
+	cmd.Flags().BoolVar(&f.chaosMesh, "chaos-mesh", false, "also run the Chaos Mesh controller-manager with its CRDs")
 	return cmd
 }
 
@@ -99,7 +105,11 @@ func newDemoDownCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), f.timeout)
 			defer cancel()
-			if err := f.stack(cmd).Down(ctx); err != nil {
+			s := f.stack(cmd)
+			if err := stopChaosMesh(ctx, s.Cluster()); err != nil {
+				return err
+			}
+			if err := s.Down(ctx); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "The demo stack is down.")
