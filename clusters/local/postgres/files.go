@@ -313,3 +313,16 @@ func renderHBA(podCIDR netip.Prefix) []byte {
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
+
+// Attach loads the passwords of a server that another process started, so
+// that DSN works without Start. It fails if the data folder was never
+// initialised.
+func (s *Server) Attach() error {
+	if _, err := os.Stat(filepath.Join(s.dataDir(), "PG_VERSION")); err != nil {
+		return fmt.Errorf("postgres: no initialised server in %s (bring the demo stack up first): %w", s.WorkDir(), err)
+	}
+	if err := s.loadSecrets(); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}

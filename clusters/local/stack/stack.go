@@ -253,3 +253,17 @@ func rolledOut(d *appsv1.Deployment) bool {
 		d.Status.Replicas == want &&
 		d.Status.AvailableReplicas == want
 }
+
+// LedgerDSN returns the URL of the demo ledger database from this host, for
+// the drills' ${FIREDRILL_LEDGER_DSN}. The stack must be up (by this or
+// another process). It carries a password: never log it.
+func (s *Stack) LedgerDSN() (string, error) {
+	pg, err := s.Postgres()
+	if err != nil {
+		return "", fmt.Errorf("stack: postgres: %w", err)
+	}
+	if err := pg.Attach(); err != nil {
+		return "", fmt.Errorf("stack: %w", err)
+	}
+	return pg.DSN(), nil
+}
