@@ -114,15 +114,32 @@ func loadRuns(ctx context.Context, dir string) ([]siteRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publish: read runs: %w", err)
 	}
-	var runs []siteRun
+	// Runs are files in dir or one folder down (the scheduler keeps a
+	// folder per drill).
+	var names []string
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+		if e.IsDir() {
+			sub, err := os.ReadDir(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return nil, fmt.Errorf("publish: read runs: %w", err)
+			}
+			for _, se := range sub {
+				if !se.IsDir() && strings.HasSuffix(se.Name(), ".json") {
+					names = append(names, filepath.Join(e.Name(), se.Name()))
+				}
+			}
 			continue
 		}
+		if strings.HasSuffix(e.Name(), ".json") {
+			names = append(names, e.Name())
+		}
+	}
+	var runs []siteRun
+	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("publish: %w", err)
 		}
-		path := filepath.Join(dir, e.Name())
+		path := filepath.Join(dir, name)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("publish: %w", err)
@@ -132,7 +149,7 @@ func loadRuns(ctx context.Context, dir string) ([]siteRun, error) {
 			return nil, fmt.Errorf("publish: %s: %w", path, err)
 		}
 		for _, r := range results {
-			runs = append(runs, siteRun{R: r, From: e.Name()})
+			runs = append(runs, siteRun{R: r, From: name})
 		}
 	}
 	sort.SliceStable(runs, func(i, j int) bool {
