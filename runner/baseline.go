@@ -1,0 +1,92 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/runner/traffic"
+)
+
+// baseline starts the traffic and the engine and waits until the SLOs hold
+// over a full SLO window before any fault. If they never do within the
+// phase's timeout, or the engine sees an anomaly already, the drill is
+// inconclusive: a fault cannot be judged against a target that was not
+// healthy to begin with.
+func (run *Run) baseline(ctx context.Context) error {
+	d := run.drill
+	if tr := d.Spec.Traffic; tr != nil {
+		gen, err := traffic.New(run.targets, *tr, traffic.WithLogger(run.r.log))
+		if err != nil {
+			return fmt.Errorf("traffic: %w", err)
+		}
+		run.gen = gen
+		tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		run.stopTraf = cancel
+		run.trafDone = make(chan struct{})
+		go func() {
+			defer close(run.trafDone)
+			_ = gen.Run(tctx)
+		}()
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("traffic started: %g requests/s at Service %s", gen.Rate(), d.Spec.Target.Service), nil)
+	}
+	if run.guard {
+		if err := run.startGuard(ctx); err != nil {
+			return err
+		}
+	}
+
+	start := run.r.now()
+	// A full SLO window of settled traffic is needed before judging.
+	need := start.Add(d.Spec.SLO.Window.Duration + run.settleLag())
+	if run.gen == nil {
+		need = start
+	}
+	var last healthPoint
+	for {
+		now := run.r.now()
+		if !now.Before(need) {
+			last = run.evalHealth(ctx)
+			if ctx.Err() != nil {
+				break
+			}
+			run.health.add(last)
+			guardReady := run.guardRun == nil || run.guardRun.g.Evaluations() >= 2
+			if last.OK && guardReady {
+				break
+			}
+		}
+		if err := run.sleep(ctx); err != nil {
+			if ctx.Err() != nil && last.At.IsZero() {
+				return inconclusive("the baseline could not be measured before the baseline timeout")
+			}
+			if !last.OK {
+				return inconclusive("the SLOs did not hold before any fault: %s", last.why())
+			}
+			return inconclusive("the engine did not start evaluating before the baseline timeout")
+		}
+	}
+	if dets := run.detections(); len(dets) > 0 {
+		return inconclusive("the engine saw an anomaly before any fault (%s)", dets[0].Time.Format(time.RFC3339))
+	}
+	run.event(drills.EventNote, run.r.now(), fmt.Sprintf("baseline holds: error rate %.2f%%, p99 %s over %d requests",
+		100*last.ErrRate, last.P99.Round(time.Millisecond), last.Requests), nil)
+	return nil
+}
+
+// sleep waits one tick, reporting progress about every 5 s.
+func (run *Run) sleep(ctx context.Context) error {
+	t := time.NewTimer(run.r.tick)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	run.ticks++
+	if run.ticks%5 == 0 {
+		run.report("")
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/runner/traffic"
+)
+
+// healthPoint is the SLO state at one moment: the traffic window that ends
+// at At and the consistency checks run at that tick.
+type healthPoint struct {
+	At       time.Time
+	OK       bool
+	Requests int64
+	ErrRate  float64
+	P99      time.Duration
+	Failing  []string // why not OK
+}
+
+// healthTracker keeps the health points of a run.
+type healthTracker struct {
+	points []healthPoint
+}
+
+func (h *healthTracker) add(p healthPoint) { h.points = append(h.points, p) }
+
+// healthySince returns the start of the current healthy streak (the first
+// point of the trailing run of OK points) and whether the latest point is
+// OK.
+func (h *healthTracker) healthySince() (time.Time, bool) {
+	if len(h.points) == 0 || !h.points[len(h.points)-1].OK {
+		return time.Time{}, false
+	}
+	i := len(h.points) - 1
+	for i > 0 && h.points[i-1].OK {
+		i--
+	}
+	return h.points[i].At, true
+}
+
+// firstBreachAfter returns the first not-OK point at or after t.
+func (h *healthTracker) firstBreachAfter(t time.Time) (healthPoint, bool) {
+	for _, p := range h.points {
+		if !p.At.Before(t) && !p.OK {
+			return p, true
+		}
+	}
+	return healthPoint{}, false
+}
+
+// settleLag is how far behind now the traffic window ends: requests take
+// up to their timeout to finish, so the newest seconds are not final yet.
+func (run *Run) settleLag() time.Duration {
+	if tr := run.drill.Spec.Traffic; tr != nil && tr.Timeout != nil {
+		return tr.Timeout.Duration + 250*time.Millisecond
+	}
+	return drills.DefaultRequestTimeout
+}
+
+// evalHealth measures the SLOs now: the traffic generator's error rate and
+// p99 over the SLO window (ending settleLag ago, when every request of it
+// has finished) and every consistency check.
+func (run *Run) evalHealth(ctx context.Context) healthPoint {
+	slo := run.drill.Spec.SLO
+	now := run.r.now()
+	p := healthPoint{At: now, OK: true}
+	if run.gen != nil {
+		end := now.Add(-run.settleLag())
+		s := run.gen.Stats().Snapshot(end.Add(-slo.Window.Duration), end)
+		p.At = end
+		p.Requests, p.ErrRate, p.P99 = s.Requests, s.ErrorRate, s.P99
+		switch {
+		case s.Requests == 0:
+			p.OK = false
+			p.Failing = append(p.Failing, "no request finished in the SLO window")
+		default:
+			if slo.ErrorRate != nil && s.ErrorRate > *slo.ErrorRate {
+				p.OK = false
+				p.Failing = append(p.Failing, fmt.Sprintf("error rate %.2f%% > %.2f%% (%s)", 100*s.ErrorRate, 100**slo.ErrorRate, byKind(s.ByKind)))
+			}
+			if slo.P99 != nil && s.P99 > slo.P99.Duration {
+				p.OK = false
+				p.Failing = append(p.Failing, fmt.Sprintf("p99 %s > %s", s.P99.Round(time.Millisecond), slo.P99.Duration))
+			}
+		}
+	}
+	for _, c := range slo.Consistency {
+		ok, observed, err := run.consistency(ctx, c)
+		if err != nil {
+			observed = err.Error()
+		}
+		if !ok {
+			p.OK = false
+			p.Failing = append(p.Failing, fmt.Sprintf("%s: %s", c.Name, observed))
+		}
+	}
+	return p
+}
+
+// why joins the reasons of a point.
+func (p healthPoint) why() string {
+	if p.OK {
+		return "SLOs hold"
+	}
+	return strings.Join(p.Failing, "; ")
+}
+
+// windowStats is the traffic between from and to.
+func (run *Run) windowStats(from, to time.Time) traffic.Snapshot {
+	if run.gen == nil {
+		return traffic.Snapshot{}
+	}
+	return run.gen.Stats().Snapshot(from, to)
+}
+
+// byKind renders the error kinds of a window, most frequent first.
+func byKind(m map[traffic.Kind]int64) string {
+	type kv struct {
+		k traffic.Kind
+		n int64
+	}
+	var kvs []kv
+	for k, n := range m {
+		kvs = append(kvs, kv{k, n})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].n > kvs[j].n || kvs[i].n == kvs[j].n && kvs[i].k < kvs[j].k })
+	var parts []string
+	for _, e := range kvs {
+		parts = append(parts, fmt.Sprintf("%s %d", e.k, e.n))
+	}
+	return strings.Join(parts, ", ")
+}

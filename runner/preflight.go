@@ -1,0 +1,170 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/runner/traffic"
+	"github.com/firedrill/firedrill/scenarios"
+)
+
+// DefaultPrometheus is the client_golang HTTP API at url.
+func DefaultPrometheus(url string) (promv1.API, error) {
+	c, err := promapi.NewClient(promapi.Config{Address: url})
+	if err != nil {
+		return nil, err
+	}
+	return promv1.NewAPI(c), nil
+}
+
+// TrafficOption configures the traffic generator's Service targets.
+type TrafficOption = traffic.ServiceOption
+
+// targetSnapshot is the target as it was before the drill: what teardown
+// puts back.
+type targetSnapshot struct {
+	template corev1.PodTemplateSpec
+	replicas *int32
+	paused   bool
+	revision string
+	selector map[string]string // the Service's
+	hasSvc   bool
+}
+
+// preflight checks that the drill can run: the target exists and is
+// healthy, Prometheus answers, every fault can be built on a backend; it
+// sweeps what crashed runs left behind and starts watching the Service's
+// endpoints.
+func (run *Run) preflight(ctx context.Context) error {
+	d := run.drill
+	t := d.Spec.Target
+	cs := run.r.client
+	if cs == nil {
+		return errors.New("no Kubernetes client")
+	}
+	if t.Kind == drills.TargetRollout {
+		return fmt.Errorf("target %s/%s: kind Rollout is not supported by the drill runner yet; use a Deployment", t.Namespace, t.Name)
+	}
+
+	// Leftovers of a crashed run (expired faults) go first, so that the
+	// target is judged as it really is.
+	swept, err := scenarios.NewSweeper(scenarios.Deps{Client: cs, Logger: run.r.log}).
+		Sweep(ctx, scenarios.SweepOptions{Namespace: t.Namespace, Network: true})
+	if err != nil {
+		return fmt.Errorf("sweeping expired faults: %w", err)
+	}
+	for _, s := range swept {
+		run.event(drills.EventNote, run.r.now(), "removed a fault left by an earlier run: "+s, nil)
+	}
+
+	var dep *appsv1.Deployment
+	err = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		dep, err = cs.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, fmt.Errorf("target Deployment %s/%s: %w", t.Namespace, t.Name, err)
+		}
+		return available(dep), nil
+	})
+	if err != nil {
+		if dep != nil && ctx.Err() != nil {
+			return fmt.Errorf("target Deployment %s/%s is not healthy (%d/%d updated replicas available)",
+				t.Namespace, t.Name, dep.Status.AvailableReplicas, replicas(dep))
+		}
+		return err
+	}
+	snap := &targetSnapshot{
+		template: *dep.Spec.Template.DeepCopy(),
+		replicas: dep.Spec.Replicas,
+		paused:   dep.Spec.Paused,
+		revision: dep.Annotations["deployment.kubernetes.io/revision"],
+	}
+	svc, err := cs.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		snap.hasSvc = true
+		snap.selector = svc.Spec.Selector
+	case d.Spec.Traffic != nil:
+		return fmt.Errorf("target Service %s/%s: %w", t.Namespace, t.Service, err)
+	}
+	run.snapshot = snap
+	run.event(drills.EventNote, run.r.now(), fmt.Sprintf("target %s/%s healthy at revision %s (%d replicas)",
+		t.Namespace, t.Name, snap.revision, replicas(dep)), map[string]string{"revision": snap.revision})
+
+	if d.Spec.Prometheus != nil {
+		api, err := run.r.prom(d.Spec.Prometheus.URL)
+		if err != nil {
+			return fmt.Errorf("prometheus %s: %w", d.Spec.Prometheus.URL, err)
+		}
+		if _, _, _, err := api.Query(ctx, "up", run.r.now()); err != nil {
+			return fmt.Errorf("prometheus %s is not answering: %w", d.Spec.Prometheus.URL, err)
+		}
+		run.prom = api
+	} else if run.guard && len(d.Spec.Guard.Rules) > 0 {
+		return errors.New("the guard has PromQL rules but the drill names no spec.prometheus.url")
+	}
+
+	for _, spec := range d.Spec.Faults {
+		reg, why, err := run.r.backends(ctx, spec)
+		if err != nil {
+			return fmt.Errorf("fault %s: choosing a backend: %w", spec.Name, err)
+		}
+		f, err := reg.Build(ctx, spec, t)
+		if err != nil {
+			return fmt.Errorf("fault %s: %w", spec.Name, err)
+		}
+		run.faults = append(run.faults, &injected{spec: spec, fault: f, backend: string(reg.Backend())})
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("fault %s: %s (%s)", spec.Name, f.Describe(), why),
+			map[string]string{"fault": spec.Name, "backend": string(reg.Backend())})
+	}
+
+	if snap.hasSvc {
+		opts := append([]TrafficOption{traffic.WithServiceLogger(run.r.log)}, run.r.trafficOpt...)
+		if t.Port != 0 {
+			opts = append(opts, traffic.WithPortNumber(int32(t.Port)))
+		}
+		// The watch outlives this phase: teardown closes it.
+		tg, err := traffic.NewServiceTargets(context.WithoutCancel(ctx), cs, t.Namespace, t.Service, opts...)
+		if err != nil {
+			return err
+		}
+		run.targets = tg
+	}
+	return nil
+}
+
+// available reports whether every replica of the Deployment's current
+// template is updated and available.
+func available(d *appsv1.Deployment) bool {
+	if d.Generation > d.Status.ObservedGeneration {
+		return false
+	}
+	n := replicas(d)
+	return d.Status.UpdatedReplicas == n && d.Status.AvailableReplicas >= n && d.Status.Replicas == n
+}
+
+func replicas(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+// describeTargets names the pods a fault hit.
+func describeTargets(ts []scenarios.Target) string {
+	var names []string
+	for _, t := range ts {
+		names = append(names, t.Name)
+	}
+	return strings.Join(names, ", ")
+}

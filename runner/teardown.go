@@ -1,0 +1,114 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/firedrill/firedrill/drills"
+)
+
+// teardown always runs: it stops the traffic and the engine, removes every
+// fault that went in (also after a failed or interrupted run), puts the
+// target back to its pre-drill template, replicas and Service selector,
+// and waits for it to be available. It keeps going past errors and
+// returns them all.
+func (run *Run) teardown(ctx context.Context) error {
+	var errs []error
+	if run.stopTraf != nil {
+		run.stopTraf()
+		<-run.trafDone
+	}
+	if err := run.stopGuard(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping the engine: %w", err))
+	}
+	for i := len(run.faults) - 1; i >= 0; i-- {
+		f := run.faults[i]
+		if !f.attempted || f.removed {
+			continue
+		}
+		if err := run.remove(ctx, f, "teardown"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := run.restoreTarget(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if run.targets != nil {
+		run.targets.Close()
+	}
+	run.conns.close()
+	return errors.Join(errs...)
+}
+
+// restoreTarget puts back what the drill or the engine changed on the
+// target and waits until it is available.
+func (run *Run) restoreTarget(ctx context.Context) error {
+	snap := run.snapshot
+	if snap == nil {
+		return nil
+	}
+	t := run.drill.Spec.Target
+	cs := run.r.client
+	changed := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dep, err := cs.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		same := equality.Semantic.DeepEqual(dep.Spec.Template, snap.template) &&
+			equality.Semantic.DeepEqual(dep.Spec.Replicas, snap.replicas) && dep.Spec.Paused == snap.paused
+		if same {
+			return nil
+		}
+		dep.Spec.Template = *snap.template.DeepCopy()
+		dep.Spec.Replicas = snap.replicas
+		dep.Spec.Paused = snap.paused
+		_, err = cs.AppsV1().Deployments(t.Namespace).Update(ctx, dep, metav1.UpdateOptions{FieldManager: "firedrill-runner"})
+		changed = err == nil
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("restoring Deployment %s/%s: %w", t.Namespace, t.Name, err)
+	}
+	if changed {
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown put Deployment %s/%s back to its pre-drill template (revision %s's)", t.Namespace, t.Name, snap.revision), nil)
+	}
+	if snap.hasSvc {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			svc, err := cs.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if maps.Equal(svc.Spec.Selector, snap.selector) {
+				return nil
+			}
+			svc.Spec.Selector = snap.selector
+			_, err = cs.CoreV1().Services(t.Namespace).Update(ctx, svc, metav1.UpdateOptions{FieldManager: "firedrill-runner"})
+			if err == nil {
+				run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown put Service %s/%s's selector back", t.Namespace, t.Service), nil)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("restoring Service %s/%s: %w", t.Namespace, t.Service, err)
+		}
+	}
+	err = wait.PollUntilContextCancel(ctx, run.r.tick, true, func(ctx context.Context) (bool, error) {
+		dep, err := cs.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		return available(dep), nil
+	})
+	if err != nil {
+		return fmt.Errorf("deployment %s/%s did not become available again after teardown: %w", t.Namespace, t.Name, err)
+	}
+	return nil
+}
