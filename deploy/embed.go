@@ -10,6 +10,7 @@ import (
 )
 
 //go:embed demo/*.yaml engine/*.yaml kind/*.yaml prometheus/*.yaml
+//go:embed canary/*.yaml
 var files embed.FS
 
 // Manifests returns the YAML documents of the files in dir (e.g. "demo"),

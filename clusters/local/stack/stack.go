@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/firedrill/firedrill/clusters/images"
 	"github.com/firedrill/firedrill/clusters/local"
@@ -266,4 +267,74 @@ func (s *Stack) LedgerDSN() (string, error) {
 		return "", fmt.Errorf("stack: %w", err)
 	}
 	return pg.DSN(), nil
+}
+
+// Canary is the name of the canary track's Deployment (deploy/canary).
+const Canary = "payment-canary"
+
+// InstallCanary applies the canary track (deploy/canary: its own ConfigMap
+// and a one-pod Deployment behind the payment Service) on the cluster of
+// cfg and waits until it is available. The demo stack must be up: the
+// canary reuses its Secret and image.
+func InstallCanary(ctx context.Context, cfg *rest.Config, timeout time.Duration) error {
+	objs, err := canaryObjects()
+	if err != nil {
+		return err
+	}
+	ap, err := deploy.NewApplier(cfg)
+	if err != nil {
+		return err
+	}
+	if err := ap.Apply(ctx, objs, deploy.Options{}); err != nil {
+		return fmt.Errorf("stack: canary: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	if err := WaitAvailable(ctx, cs, Namespace, Canary, timeout); err != nil {
+		return fmt.Errorf("stack: canary: %w", err)
+	}
+	return nil
+}
+
+// RemoveCanary deletes what InstallCanary applied (objects already gone
+// are not an error) and waits up to timeout for the canary's pods to be
+// gone, so that the next drill measures the stable track alone.
+func RemoveCanary(ctx context.Context, cfg *rest.Config, timeout time.Duration) error {
+	objs, err := canaryObjects()
+	if err != nil {
+		return err
+	}
+	ap, err := deploy.NewApplier(cfg)
+	if err != nil {
+		return err
+	}
+	if err := ap.Delete(ctx, objs); err != nil {
+		return fmt.Errorf("stack: canary: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("stack: %w", err)
+	}
+	sel := "app=payment,track=canary"
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return false, nil // retried until the timeout
+		}
+		return len(pods.Items) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("stack: canary pods (%s) still there: %w", sel, err)
+	}
+	return nil
+}
+
+func canaryObjects() ([]*unstructured.Unstructured, error) {
+	b, err := deploy.Manifests("canary")
+	if err != nil {
+		return nil, err
+	}
+	return deploy.Decode(b)
 }

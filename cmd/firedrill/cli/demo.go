@@ -54,7 +54,7 @@ every second with the seed's alert rules.
 Exit codes: 0 ok, 2 could not bring it up (what was started is removed
 unless --keep).`,
 	}
-	cmd.AddCommand(newDemoUpCmd(), newDemoDownCmd())
+	cmd.AddCommand(newDemoUpCmd(), newDemoDownCmd(), newDemoCanaryCmd())
 	return cmd
 }
 
@@ -117,5 +117,57 @@ func newDemoDownCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	return cmd
+}
+
+// newDemoCanaryCmd returns `firedrill demo canary up|down`: the canary
+// track the bad-config drill pushes to.
+func newDemoCanaryCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "canary",
+		Short: "Add or remove the canary track (payment-canary) on the demo stack",
+		Long: `The canary track is one more payment pod (Deployment payment-canary, label
+track=canary, its own ConfigMap payment-canary-config) behind the same
+Service, taking about a quarter of the traffic. The bad-config drill pushes a
+bad value to the canary's ConfigMap and expects the engine to switch the
+Service back to track=stable. The other drills measure the stable track
+alone, so remove the canary after the drills that need it.
+
+Exit codes: 0 ok, 2 could not apply or remove it.`,
+	}
+	for _, up := range []bool{true, false} {
+		f := &demoFlags{}
+		use, short := "up", "Install the canary track and wait until it is available (idempotent)"
+		if !up {
+			use, short = "down", "Remove the canary track and wait until its pods are gone"
+		}
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
+				defer cancel()
+				cfg, err := f.stack(cmd).Cluster().RESTConfig()
+				if err != nil {
+					return fmt.Errorf("demo canary: %w (run `firedrill demo up` first)", err)
+				}
+				if up {
+					if err := stack.InstallCanary(ctx, cfg, f.timeout); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "The canary track (%s/%s) is up.\n", stack.Namespace, stack.Canary)
+					return nil
+				}
+				if err := stack.RemoveCanary(ctx, cfg, f.timeout); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "The canary track is gone.")
+				return nil
+			},
+		}
+		f.register(c)
+		cmd.AddCommand(c)
+	}
 	return cmd
 }
