@@ -14,8 +14,15 @@ import (
 // healthPoint is the SLO state at one moment: the traffic window that ends
 // at At and the consistency checks run at that tick.
 type healthPoint struct {
+	// At is the end of the traffic window; Now is when the point was
+	// taken and the consistency checks ran (At is settleLag before Now
+	// when there is traffic).
 	At       time.Time
+	Now      time.Time
 	OK       bool
+	// TrafficFailed and ConsFailed say which part was not OK.
+	TrafficFailed bool
+	ConsFailed    bool
 	Requests int64
 	ErrRate  float64
 	P99      time.Duration
@@ -31,7 +38,8 @@ func (h *healthTracker) add(p healthPoint) { h.points = append(h.points, p) }
 
 // healthySince returns the start of the current healthy streak (the first
 // point of the trailing run of OK points) and whether the latest point is
-// OK.
+// OK. A streak that follows a failed consistency check starts when that
+// check was seen to pass (Now), not at the end of the traffic window.
 func (h *healthTracker) healthySince() (time.Time, bool) {
 	if len(h.points) == 0 || !h.points[len(h.points)-1].OK {
 		return time.Time{}, false
@@ -40,13 +48,27 @@ func (h *healthTracker) healthySince() (time.Time, bool) {
 	for i > 0 && h.points[i-1].OK {
 		i--
 	}
+	if i > 0 && h.points[i-1].ConsFailed && !h.points[i].Now.IsZero() {
+		return h.points[i].Now, true
+	}
 	return h.points[i].At, true
 }
 
-// firstBreachAfter returns the first not-OK point at or after t.
+// breachAt is when p's breach was first in evidence: the end of the
+// traffic window when traffic broke the SLO, else when the consistency
+// check failed.
+func (p healthPoint) breachAt() time.Time {
+	if p.ConsFailed && !p.TrafficFailed && !p.Now.IsZero() {
+		return p.Now
+	}
+	return p.At
+}
+
+// firstBreachAfter returns the first not-OK point whose breach is at or
+// after t.
 func (h *healthTracker) firstBreachAfter(t time.Time) (healthPoint, bool) {
 	for _, p := range h.points {
-		if !p.At.Before(t) && !p.OK {
+		if !p.OK && !p.breachAt().Before(t) {
 			return p, true
 		}
 	}
@@ -68,7 +90,7 @@ func (run *Run) settleLag() time.Duration {
 func (run *Run) evalHealth(ctx context.Context) healthPoint {
 	slo := run.drill.Spec.SLO
 	now := run.r.now()
-	p := healthPoint{At: now, OK: true}
+	p := healthPoint{At: now, Now: now, OK: true}
 	if run.gen != nil {
 		end := now.Add(-run.settleLag())
 		s := run.gen.Stats().Snapshot(end.Add(-slo.Window.Duration), end)
@@ -76,15 +98,15 @@ func (run *Run) evalHealth(ctx context.Context) healthPoint {
 		p.Requests, p.ErrRate, p.P99 = s.Requests, s.ErrorRate, s.P99
 		switch {
 		case s.Requests == 0:
-			p.OK = false
+			p.OK, p.TrafficFailed = false, true
 			p.Failing = append(p.Failing, "no request finished in the SLO window")
 		default:
 			if slo.ErrorRate != nil && s.ErrorRate > *slo.ErrorRate {
-				p.OK = false
+				p.OK, p.TrafficFailed = false, true
 				p.Failing = append(p.Failing, fmt.Sprintf("error rate %.2f%% > %.2f%% (%s)", 100*s.ErrorRate, 100**slo.ErrorRate, byKind(s.ByKind)))
 			}
 			if slo.P99 != nil && s.P99 > slo.P99.Duration {
-				p.OK = false
+				p.OK, p.TrafficFailed = false, true
 				p.Failing = append(p.Failing, fmt.Sprintf("p99 %s > %s", s.P99.Round(time.Millisecond), slo.P99.Duration))
 			}
 		}
@@ -95,7 +117,7 @@ func (run *Run) evalHealth(ctx context.Context) healthPoint {
 			observed = err.Error()
 		}
 		if !ok {
-			p.OK = false
+			p.OK, p.ConsFailed = false, true
 			p.Failing = append(p.Failing, fmt.Sprintf("%s: %s", c.Name, observed))
 		}
 	}

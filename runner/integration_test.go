@@ -241,9 +241,21 @@ func (b *syncBuffer) String() string {
 // traffic routes around (its five minutes cut to 20 s here), and a
 // corrupted ledger the engine restores.
 func TestRunShippedDrills(t *testing.T) {
-	_, cs := stackClient(t)
+	st, cs := stackClient(t)
 	for _, file := range []string{"bad-config.yaml", "pod-kill.yaml", "network-partition-weekly.yaml", "data-corruption.yaml"} {
 		t.Run(strings.TrimSuffix(file, ".yaml"), func(t *testing.T) {
+			if file == "bad-config.yaml" { // pushes to the canary track
+				cfg, err := st.Cluster().RESTConfig()
+				require.NoError(t, err)
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				defer cancel()
+				require.NoError(t, stack.InstallCanary(ctx, cfg, 2*time.Minute))
+				t.Cleanup(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+					defer cancel()
+					require.NoError(t, stack.RemoveCanary(ctx, cfg, time.Minute))
+				})
+			}
 			d := loadExample(t, file)
 			for i := range d.Spec.Faults {
 				if d.Spec.Faults[i].Duration != nil {

@@ -24,7 +24,7 @@ func (run *Run) measure() {
 			}
 		}
 	} else if p, ok := run.health.firstBreachAfter(run.injected); ok {
-		res.MTTD = &drills.Duration{Duration: p.At.Sub(run.injected)}
+		res.MTTD = &drills.Duration{Duration: p.breachAt().Sub(run.injected)}
 	}
 	if run.mttr != nil {
 		res.MTTR = &drills.Duration{Duration: *run.mttr}

@@ -42,9 +42,9 @@ func (run *Run) observe(ctx context.Context) error {
 			break
 		}
 		run.health.add(p)
-		if !p.OK && !p.At.Before(run.injected) && !run.sawImpact {
+		if !p.OK && !p.breachAt().Before(run.injected) && !run.sawImpact {
 			run.sawImpact = true
-			run.event(drills.EventNote, p.At, "SLO breached: "+p.why(), map[string]string{"slo": "breached"})
+			run.event(drills.EventNote, p.breachAt(), "SLO breached: "+p.why(), map[string]string{"slo": "breached"})
 		}
 		if len(run.detections()) > 0 {
 			run.sawImpact = true
@@ -53,7 +53,8 @@ func (run *Run) observe(ctx context.Context) error {
 		settled := elapsed > run.settleLag()+run.r.tick
 		if p.OK && settled && run.allProven() && !run.timedPending() && (run.sawImpact || elapsed >= minObs) {
 			if run.sawImpact {
-				run.event(drills.EventRecovery, p.At, "SLOs hold again", nil)
+				at, _ := run.health.healthySince()
+				run.event(drills.EventRecovery, at, "SLOs hold again", nil)
 			}
 			break
 		}
