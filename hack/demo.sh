@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
-# make demo: the main job end to end on the embedded local cluster, as far as
-# it exists today. It brings up the real demo stack (local Kubernetes,
-# PostgreSQL, Prometheus, payment v1), validates the shipped drills, drives
-# traffic at the service and shows what Prometheus saw, then tears it all
-# down (KEEP=1 keeps it). Running the drills themselves (faults, engine,
-# reports) is not built yet: the README says so.
+# make demo: the main job end to end on the embedded local cluster. It
+# installs what is missing (host packages, pinned binaries, cached), brings up
+# the real demo stack (local Kubernetes, PostgreSQL, Prometheus, payment v1),
+# runs the shipped drills with the rollback engine guarding the service (bad
+# image, bad config on the canary track, pod kill, network partition, data
+# corruption), writes the reports and the published site, prints where they
+# are, and tears it all down (KEEP=1 keeps the cluster).
+#
+# Outputs:
+#   _out/demo/junit.xml         one testsuite per drill (this demo's drills)
+#   _out/demo/results.json      the same results, versioned JSON
+#   _out/demo/summary.md        Markdown summary
+#   _out/demo/report.html       self-contained HTML report
+#   _out/demo/runs/RUNID.json   one file per drill run (kept across demos)
+#   _out/demo/site/index.html   the published site with trends over demos
+#
+# Exit code: 0 every drill passed, 1 a verdict failed, 2 a drill could not
+# run (or the stack could not come up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 FIREDRILL=${FIREDRILL:-_out/bin/firedrill}
-KUBECONFIG_PATH=${FIREDRILL_HOME:-/var/lib/firedrill}/clusters/firedrill/kubeconfig
+OUT=${OUT:-_out/demo}
+DRILLS=drills/examples
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "make demo runs a real Kubernetes node and needs root" >&2
@@ -17,36 +30,72 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 echo "==> tools: host packages and pinned binaries (cached after the first build)"
-hack/tools.sh
+hack/tools.sh >/dev/null
 
 echo "==> validating the shipped drills"
-"$FIREDRILL" validate drills/examples/*.yaml
+"$FIREDRILL" validate "$DRILLS"/*.yaml
 
 down() {
+	local rc=$?
 	if [[ ${KEEP:-0} == 1 ]]; then
 		echo "==> KEEP=1: leaving the demo stack up (remove it with: $FIREDRILL demo down)"
+		"$FIREDRILL" demo canary down >/dev/null 2>&1 || true
 	else
 		echo "==> tearing the demo stack down"
-		"$FIREDRILL" demo down
+		"$FIREDRILL" demo down || rc=2
 	fi
+	exit "$rc"
 }
 trap down EXIT
 
 echo "==> bringing the demo stack up"
 "$FIREDRILL" demo up
 
-echo "==> 10 s of open-loop traffic at 50 requests/s against payment v1"
-mkdir -p _out/demo
-"$FIREDRILL" traffic --kubeconfig "$KUBECONFIG_PATH" --namespace firedrill-demo --service payment \
-	--rate 50 --duration 10s --path '/balances/{{Rand 100}}' --max-error-rate 0.01 \
-	| tee _out/demo/traffic.txt
+mkdir -p "$OUT/runs"
+stamp=$(mktemp "$OUT/.demo-start.XXXXXX")
+worst=0
+note() { # keep the worst exit code: 2 beats 1 beats 0
+	local rc=$1
+	if ((rc == 2 || (rc == 1 && worst == 0))); then worst=$rc; fi
+}
+run() {
+	local rc=0
+	"$FIREDRILL" run --local --report-dir "$OUT" "$@" || rc=$?
+	note "$rc"
+}
 
-echo "==> what Prometheus saw (requests per status code over the last 30 s)"
-curl -fsS --get 'http://127.0.0.1:9090/api/v1/query' \
-	--data-urlencode 'query=sum by (code) (increase(http_requests_total{namespace="firedrill-demo"}[30s]))' \
-	| tee _out/demo/prometheus.json
-echo
+echo "==> drill: bad image (payment:v2-buggy), guarded by the rollback engine"
+run "$DRILLS/bad-image.yaml"
+
+echo "==> drill: bad config on the canary track (adds payment-canary for this drill only)"
+if "$FIREDRILL" demo canary up; then
+	run "$DRILLS/bad-config.yaml"
+	"$FIREDRILL" demo canary down || note 2
+else
+	note 2
+fi
+
+echo "==> drills: pod kill, network partition (5 minutes), data corruption"
+run "$DRILLS/pod-kill.yaml" "$DRILLS/network-partition-weekly.yaml" "$DRILLS/data-corruption.yaml"
+
+echo "==> reports of this demo's drills"
+# In the order the drills ran (file times), not by name.
+mapfile -t results < <(find "$OUT/runs" -maxdepth 1 -name '*.json' -newer "$stamp" -printf '%T@ %p\n' | sort -n | cut -d' ' -f2-)
+rm -f "$stamp"
+if ((${#results[@]} == 0)); then
+	echo "no drill wrote a result" >&2
+	exit 2
+fi
+for f in junit.xml results.json summary.md report.html; do
+	"$FIREDRILL" report render "${results[@]}" --out "$OUT/$f"
+done
+"$FIREDRILL" report publish "$OUT/runs" --out "$OUT/site"
 
 echo
-echo "==> not yet: injecting the drills' faults, the rollback engine, and the JUnit/HTML reports"
-echo "    (see README: 'What make demo does today')"
+cat "$OUT/summary.md"
+echo
+echo "Reports:"
+for f in junit.xml results.json summary.md report.html site/index.html; do
+	echo "  $OUT/$f"
+done
+exit "$worst"
