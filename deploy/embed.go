@@ -10,6 +10,7 @@ import (
 )
 
 //go:embed demo/*.yaml engine/*.yaml kind/*.yaml prometheus/*.yaml
+//go:embed argo/*.yaml
 //go:embed canary/*.yaml
 var files embed.FS
 

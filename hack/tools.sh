@@ -341,6 +341,7 @@ main() {
   ensure kubernetes "$KUBERNETES_DIR" build_kubernetes
   ensure runc "$RUNC_DIR" build_runc
   ensure prometheus "$PROMETHEUS_DIR" build_prometheus
+  "$HACK_DIR/build-argo-rollouts.sh" >&2 # the Argo Rollouts peer of make bench (own stamp and lock)
   "$HACK_DIR/build-chaos-mesh.sh" >&2 # the Chaos Mesh controller-manager (own stamp and lock)
 
   print_dirs
