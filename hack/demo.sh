@@ -29,6 +29,18 @@ if [[ $(id -u) -ne 0 ]]; then
 	exit 2
 fi
 
+# One local cluster per machine: hold the machine lock the Go code uses
+# (clusters/local.LockMachine) for the whole demo, so that a test suite
+# started meanwhile waits instead of fighting over ports. flock -o keeps
+# the lock out of the processes the demo starts.
+LOCK=/run/lock/firedrill-local-cluster.lock
+if [[ -z ${FIREDRILL_DEMO_LOCKED:-} ]]; then
+	mkdir -p "$(dirname "$LOCK")"
+	export FIREDRILL_DEMO_LOCKED=1
+	echo "==> waiting for the machine's local-cluster lock ($LOCK)"
+	exec flock -o -w 3600 "$LOCK" "$0" "$@"
+fi
+
 echo "==> tools: host packages and pinned binaries (cached after the first build)"
 hack/tools.sh >/dev/null
 
