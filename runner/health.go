@@ -17,16 +17,16 @@ type healthPoint struct {
 	// At is the end of the traffic window; Now is when the point was
 	// taken and the consistency checks ran (At is settleLag before Now
 	// when there is traffic).
-	At       time.Time
-	Now      time.Time
-	OK       bool
+	At  time.Time
+	Now time.Time
+	OK  bool
 	// TrafficFailed and ConsFailed say which part was not OK.
 	TrafficFailed bool
 	ConsFailed    bool
-	Requests int64
-	ErrRate  float64
-	P99      time.Duration
-	Failing  []string // why not OK
+	Requests      int64
+	ErrRate       float64
+	P99           time.Duration
+	Failing       []string // why not OK
 }
 
 // healthTracker keeps the health points of a run.
