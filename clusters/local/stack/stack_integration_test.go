@@ -183,7 +183,7 @@ func TestManifestsServerSideDryRun(t *testing.T) {
 	require.NoError(t, err)
 	ap, err := deploy.NewApplier(cfg)
 	require.NoError(t, err)
-	for _, dir := range []string{"demo", "kind", "engine"} {
+	for _, dir := range []string{"demo", "canary", "kind", "engine"} {
 		b, err := deploy.Manifests(dir)
 		require.NoError(t, err)
 		objs, err := deploy.Decode(b)
