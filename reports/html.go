@@ -20,6 +20,7 @@ var templateFS embed.FS
 // templates holds the HTML report, the site index and their shared parts.
 var templates = template.Must(template.New("reports").Funcs(template.FuncMap{
 	"verdictClass": verdictClass,
+	"human":        func(d drills.Duration) string { return humanDur(d.Duration) },
 	"utc":          func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
