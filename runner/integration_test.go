@@ -19,6 +19,7 @@ import (
 	"github.com/firedrill/firedrill/clusters/local/stack/stacktest"
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/runner"
+	"github.com/firedrill/firedrill/scenarios"
 )
 
 // shared is the demo stack of this test binary.
@@ -168,11 +169,7 @@ func TestRunBaselineFailsIsInconclusive(t *testing.T) {
 // process removed the fault and put the target back before exiting.
 func TestRunSIGTERMDuringObserve(t *testing.T) {
 	st, cs := stackClient(t)
-	bin := filepath.Join(t.TempDir(), "firedrill")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/firedrill")
-	build.Dir = ".."
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildCLI(t)
 
 	var stderr syncBuffer
 	cmd := exec.Command(bin, "run", "--no-guard", "--kubeconfig", st.Cluster().Kubeconfig(),
@@ -189,6 +186,7 @@ func TestRunSIGTERMDuringObserve(t *testing.T) {
 		return err == nil && dep.Spec.Template.Spec.Containers[0].Image == "payment:v2-buggy"
 	}, time.Minute, 200*time.Millisecond, "the fault is in")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(3 * time.Minute):
@@ -200,6 +198,52 @@ func TestRunSIGTERMDuringObserve(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, 2, ee.ExitCode(), "an interrupted drill could not be judged")
 	require.Contains(t, stderr.String(), "removed (teardown)")
+	requireRestored(t, cs)
+}
+
+// buildCLI builds the firedrill command for the tests that run it.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "firedrill")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/firedrill")
+	build.Dir = ".."
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+// TestRunSIGKILLLeftoverIsSweptAtNextStart kills a drill with SIGKILL while
+// its fault is in (no teardown can run), then requires the next run of the
+// drill to remove the leftover before it starts, and to pass.
+func TestRunSIGKILLLeftoverIsSweptAtNextStart(t *testing.T) {
+	st, cs := stackClient(t)
+	bin := buildCLI(t)
+	drill := filepath.Join("..", "drills", "examples", "bad-image.yaml")
+
+	var first syncBuffer
+	cmd := exec.Command(bin, "run", "--no-guard", "--kubeconfig", st.Cluster().Kubeconfig(), "--report-dir", t.TempDir(), drill)
+	cmd.Stdout, cmd.Stderr = &first, &first
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	require.Eventually(t, func() bool {
+		dep, err := cs.AppsV1().Deployments(stack.Namespace).Get(context.Background(), stack.Deployment, metav1.GetOptions{})
+		return err == nil && dep.Spec.Template.Spec.Containers[0].Image == "payment:v2-buggy"
+	}, 2*time.Minute, 200*time.Millisecond, "the fault is in: %s", &first)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	<-done
+	dep, err := cs.AppsV1().Deployments(stack.Namespace).Get(context.Background(), stack.Deployment, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "payment:v2-buggy", dep.Spec.Template.Spec.Containers[0].Image, "SIGKILL left the fault in")
+	require.Contains(t, dep.Annotations, scenarios.AnnotationOwner, "the leftover carries its owner")
+
+	var second syncBuffer
+	next := exec.Command(bin, "run", "--kubeconfig", st.Cluster().Kubeconfig(), "--report-dir", t.TempDir(), drill)
+	next.Stdout, next.Stderr = &second, &second
+	err = next.Run()
+	t.Logf("the next run:\n%s", &second)
+	require.NoError(t, err, "the next run passes")
+	require.Contains(t, second.String(), "removed a fault left by an earlier run")
 	requireRestored(t, cs)
 }
 

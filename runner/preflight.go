@@ -57,24 +57,34 @@ func (run *Run) preflight(ctx context.Context) error {
 		return fmt.Errorf("target %s/%s: kind Rollout is not supported by the drill runner yet; use a Deployment", t.Namespace, t.Name)
 	}
 
-	// Leftovers of a crashed run (expired faults) go first, so that the
-	// target is judged as it really is.
-	swept, err := scenarios.NewSweeper(scenarios.Deps{Client: cs, Logger: run.r.log}).
-		Sweep(ctx, scenarios.SweepOptions{Namespace: t.Namespace, Network: true})
-	if err != nil {
-		return fmt.Errorf("sweeping expired faults: %w", err)
+	// Leftovers of a crashed run go first, so that the target is judged
+	// as it really is: everything an earlier run of this drill (same
+	// owner) left, whatever its expiry (a drill killed with SIGKILL never
+	// ran its teardown), and every other drill's expired faults.
+	sweeper := scenarios.NewSweeper(scenarios.Deps{Client: cs, Logger: run.r.log})
+	var swept []string
+	for _, o := range []scenarios.SweepOptions{
+		{Namespace: t.Namespace, Owner: run.owner},
+		{Namespace: t.Namespace, Network: true},
+	} {
+		done, err := sweeper.Sweep(ctx, o)
+		if err != nil {
+			return fmt.Errorf("sweeping faults left by earlier runs: %w", err)
+		}
+		swept = append(swept, done...)
 	}
 	for _, s := range swept {
 		run.event(drills.EventNote, run.r.now(), "removed a fault left by an earlier run: "+s, nil)
 	}
 
 	var dep *appsv1.Deployment
-	err = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		dep, err = cs.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, fmt.Errorf("target Deployment %s/%s: %w", t.Namespace, t.Name, err)
 		}
-		return available(dep), nil
+		dep = d
+		return available(d), nil
 	})
 	if err != nil {
 		if dep != nil && ctx.Err() != nil {
