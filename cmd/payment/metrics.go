@@ -85,9 +85,32 @@ func (m *Metrics) SetMismatch(v int64) { m.mismatch.Set(float64(v)) }
 // label is promhttp's lower-case form ("get", "post").
 func (m *Metrics) instrument(pattern string, h http.Handler) http.Handler {
 	path := prometheus.Labels{"path": routeLabel(pattern)}
+	// Start the route's common series at zero, so that a new pod's first
+	// requests and first errors count in increase() and rate(): a series
+	// that appears with its first error already at 1 loses that error,
+	// which delays detection of a bad release by about one error.
+	if method := routeMethod(pattern); method != "" {
+		for _, code := range initialCodes {
+			m.requests.WithLabelValues(code, method, path["path"])
+		}
+	}
 	h = promhttp.InstrumentHandlerDuration(m.duration.MustCurryWith(path), h)
 	h = promhttp.InstrumentHandlerCounter(m.requests.MustCurryWith(path), h)
 	return promhttp.InstrumentHandlerInFlight(m.inFlight, h)
+}
+
+// initialCodes are the status codes whose series every route starts with.
+var initialCodes = []string{"200", "500", "503"}
+
+// routeMethod is the method label promhttp gives the requests of pattern
+// ("GET /x" -> "get"), or "" when the pattern names no method.
+func routeMethod(pattern string) string {
+	p := strings.TrimSpace(pattern)
+	i := strings.IndexAny(p, " \t")
+	if i <= 0 {
+		return ""
+	}
+	return strings.ToLower(p[:i])
 }
 
 // routeLabel turns a ServeMux pattern such as "GET /balances/{id}" into the

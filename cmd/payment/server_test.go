@@ -184,7 +184,10 @@ func TestMetricsLabelRoutePatternsNotRawPaths(t *testing.T) {
 	require.Equal(t, 1.0, testutil.ToFloat64(reqs.WithLabelValues("404", "get", "/balances/{id}")))
 	require.Equal(t, 2.0, testutil.ToFloat64(reqs.WithLabelValues("404", "get", "unmatched")))
 	require.Equal(t, 1.0, testutil.ToFloat64(reqs.WithLabelValues("405", "post", "unmatched")))
-	require.Equal(t, 4, testutil.CollectAndCount(reqs), "one series per (code, method, route), no probe series")
+	// 3 API routes × codes 200/500/503 start at zero, plus the other
+	// (code, method, route) triples seen: 404 on /balances/{id}, 404 and
+	// 405 unmatched; no probe series.
+	require.Equal(t, 9+3, testutil.CollectAndCount(reqs), "one series per (code, method, route), no probe series")
 	require.Equal(t, 3, testutil.CollectAndCount(s.Metrics().duration), "histogram series per (method, route)")
 
 	code, body := get(t, ts.URL+"/metrics")
@@ -195,6 +198,8 @@ func TestMetricsLabelRoutePatternsNotRawPaths(t *testing.T) {
 	require.Contains(t, body, "go_goroutines")
 	require.Contains(t, body, "process_cpu_seconds_total")
 	require.Contains(t, body, "ledger_balance_mismatch 0")
+	require.Contains(t, body, `http_requests_total{code="500",method="get",path="/balances/{id}"} 0`, "error series start at zero")
+	require.Contains(t, body, `http_requests_total{code="503",method="post",path="/transfers"} 0`)
 }
 
 func TestBuggyAnswers500OnTheSeededShare(t *testing.T) {
