@@ -3,17 +3,19 @@ package runner
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/engine"
 	"github.com/firedrill/firedrill/runner/traffic"
 )
 
-// baseline starts the traffic and the engine and waits until the SLOs hold
-// over a full SLO window before any fault. If they never do within the
-// phase's timeout, or the engine sees an anomaly already, the drill is
-// inconclusive: a fault cannot be judged against a target that was not
-// healthy to begin with.
+// baseline starts the traffic, waits until the SLOs hold over a full SLO
+// window before any fault and the engine's rules are quiet, then starts the
+// engine. If that does not happen within the phase's timeout, or the
+// engine sees an anomaly already, the drill is inconclusive: a fault
+// cannot be judged against a target that was not healthy to begin with.
 func (run *Run) baseline(ctx context.Context) error {
 	d := run.drill
 	if tr := d.Spec.Traffic; tr != nil {
@@ -31,19 +33,18 @@ func (run *Run) baseline(ctx context.Context) error {
 		}()
 		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("traffic started: %g requests/s at Service %s", gen.Rate(), d.Spec.Target.Service), nil)
 	}
-	if run.guard {
-		if err := run.startGuard(ctx); err != nil {
-			return err
-		}
-	}
-
 	start := run.r.now()
 	// A full SLO window of settled traffic is needed before judging.
 	need := start.Add(d.Spec.SLO.Window.Duration + run.settleLag())
 	if run.gen == nil {
 		need = start
 	}
+	// The engine starts only once the SLOs hold and its PromQL rules are
+	// quiet: the metrics may still show an earlier drill's fault (a rate
+	// over 15 s outlives the fault by 15 s), and an engine that started
+	// then would "roll back" the healthy release to the bad one.
 	var last healthPoint
+	var loud string
 	for {
 		now := run.r.now()
 		if !now.Before(need) {
@@ -52,19 +53,33 @@ func (run *Run) baseline(ctx context.Context) error {
 				break
 			}
 			run.health.add(last)
-			guardReady := run.guardRun == nil || run.guardRun.g.Evaluations() >= 2
-			if last.OK && guardReady {
+			loud = ""
+			if last.OK && run.guard {
+				loud = run.rulesFiring(ctx)
+			}
+			if last.OK && loud == "" {
 				break
 			}
 		}
 		if err := run.sleep(ctx); err != nil {
-			if ctx.Err() != nil && last.At.IsZero() {
+			switch {
+			case ctx.Err() != nil && last.At.IsZero():
 				return inconclusive("the baseline could not be measured before the baseline timeout")
-			}
-			if !last.OK {
+			case !last.OK:
 				return inconclusive("the SLOs did not hold before any fault: %s", last.why())
+			default:
+				return inconclusive("the engine's rules still fired before any fault: %s", loud)
 			}
-			return inconclusive("the engine did not start evaluating before the baseline timeout")
+		}
+	}
+	if run.guard {
+		if err := run.startGuard(ctx); err != nil {
+			return err
+		}
+		for run.guardRun.g.Evaluations() < 2 {
+			if err := run.sleep(ctx); err != nil {
+				return inconclusive("the engine did not start evaluating before the baseline timeout")
+			}
 		}
 	}
 	if dets := run.detections(); len(dets) > 0 {
@@ -73,6 +88,28 @@ func (run *Run) baseline(ctx context.Context) error {
 	run.event(drills.EventNote, run.r.now(), fmt.Sprintf("baseline holds: error rate %.2f%%, p99 %s over %d requests",
 		100*last.ErrRate, last.P99.Round(time.Millisecond), last.Requests), nil)
 	return nil
+}
+
+// rulesFiring evaluates the guard's PromQL rules once, as if their for
+// windows were over, and names those that breach their threshold now ("" when
+// none does, or the drill has no rules or no Prometheus).
+func (run *Run) rulesFiring(ctx context.Context) string {
+	g := run.drill.Spec.Guard
+	if run.prom == nil || g == nil || len(g.Rules) == 0 {
+		return ""
+	}
+	now := *g
+	now.Rules = nil
+	for _, r := range g.Rules {
+		r.For = nil
+		now.Rules = append(now.Rules, r)
+	}
+	obs := engine.NewRuleSignal(run.prom, now, "").Observe(ctx, run.r.now())
+	var names []string
+	for _, e := range obs.Evidence {
+		names = append(names, e.Source)
+	}
+	return strings.Join(names, ", ")
 }
 
 // sleep waits one tick, reporting progress about every 5 s.

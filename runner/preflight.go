@@ -40,6 +40,23 @@ type targetSnapshot struct {
 	revision string
 	selector map[string]string // the Service's
 	hasSvc   bool
+	// marks are the Deployment's firedrill.dev/ annotations (fault records,
+	// the engine's rollback record) before the drill.
+	marks map[string]string
+}
+
+// markPrefix prefixes the annotations firedrill writes on targets.
+const markPrefix = "firedrill.dev/"
+
+// marksOf returns the firedrill.dev/ annotations of ann.
+func marksOf(ann map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range ann {
+		if strings.HasPrefix(k, markPrefix) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // preflight checks that the drill can run: the target exists and is
@@ -98,6 +115,7 @@ func (run *Run) preflight(ctx context.Context) error {
 		replicas: dep.Spec.Replicas,
 		paused:   dep.Spec.Paused,
 		revision: dep.Annotations["deployment.kubernetes.io/revision"],
+		marks:    marksOf(dep.Annotations),
 	}
 	svc, err := cs.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
 	switch {

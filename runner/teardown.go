@@ -63,13 +63,24 @@ func (run *Run) restoreTarget(ctx context.Context) error {
 			return err
 		}
 		same := equality.Semantic.DeepEqual(dep.Spec.Template, snap.template) &&
-			equality.Semantic.DeepEqual(dep.Spec.Replicas, snap.replicas) && dep.Spec.Paused == snap.paused
+			equality.Semantic.DeepEqual(dep.Spec.Replicas, snap.replicas) && dep.Spec.Paused == snap.paused &&
+			maps.Equal(marksOf(dep.Annotations), snap.marks)
 		if same {
 			return nil
 		}
 		dep.Spec.Template = *snap.template.DeepCopy()
 		dep.Spec.Replicas = snap.replicas
 		dep.Spec.Paused = snap.paused
+		// Fault records and rollback records come back with a revert to a
+		// ReplicaSet that carried them (kubectl's undo copies its
+		// annotations): only the pre-drill ones stay.
+		for k := range marksOf(dep.Annotations) {
+			delete(dep.Annotations, k)
+		}
+		if len(snap.marks) > 0 && dep.Annotations == nil {
+			dep.Annotations = map[string]string{}
+		}
+		maps.Copy(dep.Annotations, snap.marks)
 		_, err = cs.AppsV1().Deployments(t.Namespace).Update(ctx, dep, metav1.UpdateOptions{FieldManager: "firedrill-runner"})
 		changed = err == nil
 		return err
@@ -78,7 +89,7 @@ func (run *Run) restoreTarget(ctx context.Context) error {
 		return fmt.Errorf("restoring Deployment %s/%s: %w", t.Namespace, t.Name, err)
 	}
 	if changed {
-		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown put Deployment %s/%s back to its pre-drill template (revision %s's)", t.Namespace, t.Name, snap.revision), nil)
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown put Deployment %s/%s back to its pre-drill template (revision %s's) and annotations", t.Namespace, t.Name, snap.revision), nil)
 	}
 	if snap.hasSvc {
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
