@@ -147,6 +147,7 @@ func (run *Run) preflight(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fault %s: choosing a backend: %w", spec.Name, err)
 		}
+		reg = reg.WithOwner(run.owner)
 		f, err := reg.Build(ctx, spec, t)
 		if err != nil {
 			return fmt.Errorf("fault %s: %w", spec.Name, err)

@@ -391,3 +391,27 @@ func TestDataCorruptionDryRunAndValidation(t *testing.T) {
 	_, err = f.Status(context.Background())
 	require.ErrorIs(t, err, ErrNotInjected)
 }
+
+// TestRegistryWithOwnerNamesTheFaults checks that a registry WithOwner
+// writes that owner on what its faults change, so that an owner sweep (the
+// next run of the same drill) removes exactly those, before expiry.
+func TestRegistryWithOwnerNamesTheFaults(t *testing.T) {
+	cs := fixture(t, 0)
+	deps := testDeps(cs)
+	reg := NewNativeRegistry(deps).WithOwner("firedrill-bad-image")
+	require.Equal(t, "firedrill-bad-image", reg.Owner())
+	require.Equal(t, deps.Owner, NewNativeRegistry(deps).Owner(), "the original registry is unchanged")
+	f, err := reg.Build(context.Background(), drills.Fault{Type: drills.FaultBadImage, BadImage: &drills.BadImageSettings{Image: "payment:bad"}}, target)
+	require.NoError(t, err)
+	_, err = f.Inject(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, "firedrill-bad-image", getDep(t, cs).Annotations[AnnotationOwner])
+
+	done, err := NewSweeper(deps).Sweep(context.Background(), SweepOptions{Namespace: ns, Owner: deps.Owner})
+	require.NoError(t, err)
+	require.Empty(t, done, "another owner's sweep leaves it")
+	done, err = NewSweeper(deps).Sweep(context.Background(), SweepOptions{Namespace: ns, Owner: "firedrill-bad-image"})
+	require.NoError(t, err)
+	require.Len(t, done, 1)
+	require.Equal(t, "payment:v1", getDep(t, cs).Spec.Template.Spec.Containers[0].Image)
+}

@@ -144,6 +144,21 @@ func (r *Registry) Types() []drills.FaultType {
 	return out
 }
 
+// WithOwner returns a copy of the registry whose faults carry owner as
+// their firedrill.dev/drill annotation (the Sweeper's Owner): a drill
+// runner names each drill's faults so that its next run can sweep what a
+// crashed run left, and only that.
+func (r *Registry) WithOwner(owner string) *Registry {
+	c := *r
+	if owner != "" {
+		c.deps.Owner = owner
+	}
+	return &c
+}
+
+// Owner is the owner the registry's faults carry.
+func (r *Registry) Owner() string { return r.deps.Owner }
+
 // Build returns the fault for spec against target.
 func (r *Registry) Build(ctx context.Context, spec drills.Fault, target drills.Target) (Fault, error) {
 	f, ok := r.factories[spec.Type]
