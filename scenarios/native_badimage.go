@@ -153,12 +153,34 @@ func (f *badImage) Status(ctx context.Context) (Status, error) {
 	if c := container(dep, rec.Container); c != nil {
 		cur = c.Image
 	}
-	return Status{
+	st := Status{
 		Injected:  true,
 		Effective: running > 0,
 		Message:   fmt.Sprintf("%d pods run %s (%d ready); the deployment's template has %s", running, rec.Image, ready, cur),
 		Evidence:  ev,
-	}, nil
+	}
+	if running == 0 {
+		// A guard may revert the release before any of its pods runs:
+		// pods created for the bad template (in any phase) also prove
+		// that the rollout of the bad image happened.
+		created, cev, err := templateReplicas(ctx, f.deps.Client, dep, func(t *corev1.PodTemplateSpec) bool {
+			for _, c := range t.Spec.Containers {
+				if c.Name == rec.Container && c.Image == rec.Image {
+					return true
+				}
+			}
+			return false
+		})
+		if err != nil {
+			return Status{}, fmt.Errorf("scenarios: bad-image: status: %w", err)
+		}
+		if created > 0 {
+			st.Effective = true
+			st.Message = fmt.Sprintf("the rollout of %s created %d pods (none running yet); the deployment's template has %s", rec.Image, created, cur)
+			st.Evidence = append(st.Evidence, cev...)
+		}
+	}
+	return st, nil
 }
 
 func parseBadImage(s string) (*badImageRecord, error) {

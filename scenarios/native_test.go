@@ -415,3 +415,30 @@ func TestRegistryWithOwnerNamesTheFaults(t *testing.T) {
 	require.Len(t, done, 1)
 	require.Equal(t, "payment:v1", getDep(t, cs).Spec.Template.Spec.Containers[0].Image)
 }
+
+// TestBadImageProvenByCreatedPods: a guard may revert a bad release before
+// any of its pods runs; a pod created for the bad template still proves
+// the rollout happened.
+func TestBadImageProvenByCreatedPods(t *testing.T) {
+	cs := fixture(t, 0)
+	f := build(t, testDeps(cs), drills.Fault{Type: drills.FaultBadImage, BadImage: &drills.BadImageSettings{Image: "payment:v2-buggy"}})
+	_, err := f.Inject(context.Background())
+	require.NoError(t, err)
+	st, err := f.Status(context.Background())
+	require.NoError(t, err)
+	require.False(t, st.Effective, "no ReplicaSet of the bad template yet")
+
+	addReplicaSet(t, cs, "bad", 1)
+	p, err := cs.CoreV1().Pods(ns).Get(context.Background(), "payment-bad-a", metav1.GetOptions{})
+	require.NoError(t, err)
+	p.Status.Phase = corev1.PodPending
+	p.Status.Conditions = nil
+	_, err = cs.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	st, err = f.Status(context.Background())
+	require.NoError(t, err)
+	require.True(t, st.Effective, st.Message)
+	require.Contains(t, st.Message, "created 1 pods (none running yet)")
+	require.Contains(t, strings.Join(st.Evidence, " "), "phase Pending")
+}
