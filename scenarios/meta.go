@@ -13,6 +13,9 @@ const (
 	AnnotationExpires = "firedrill.dev/expires"
 	// AnnotationBadImage records what bad-image changed on a Deployment.
 	AnnotationBadImage = "firedrill.dev/bad-image"
+	// AnnotationPushedAt on a pod template makes each bad-image push a new
+	// revision (ReplicaSet), as a new release would be.
+	AnnotationPushedAt = "firedrill.dev/pushed-at"
 	// AnnotationBadConfig records what bad-config changed on a ConfigMap
 	// or a Deployment.
 	AnnotationBadConfig = "firedrill.dev/bad-config"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -68,9 +69,16 @@ func (f *badImage) Inject(ctx context.Context) (*Injection, error) {
 	ann[AnnotationBadImage] = string(mustJSON(rec))
 	patch := mustJSON(map[string]any{
 		"metadata": map[string]any{"annotations": ann},
-		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
-			"containers": []map[string]any{{"name": name, "image": rec.Image}},
-		}}},
+		"spec": map[string]any{"template": map[string]any{
+			// A new release is a new ReplicaSet, as a new build's digest
+			// would make it: without this, pushing the same bad image
+			// again reuses the earlier push's ReplicaSet, whose errors
+			// are still in the engine's per-revision window.
+			"metadata": map[string]any{"annotations": map[string]any{AnnotationPushedAt: f.deps.Now().UTC().Format(time.RFC3339Nano)}},
+			"spec": map[string]any{
+				"containers": []map[string]any{{"name": name, "image": rec.Image}},
+			},
+		}},
 	})
 	inj := &Injection{
 		Type: f.spec.Type, DryRun: f.deps.DryRun, At: f.deps.Now(),
@@ -114,9 +122,12 @@ func revertBadImage(ctx context.Context, deps Deps, ns, name string, rec *badIma
 	}
 	body := map[string]any{"metadata": map[string]any{"annotations": clearOwner(AnnotationBadImage)}}
 	if c := container(dep, rec.Container); c != nil && c.Image == rec.Image {
-		body["spec"] = map[string]any{"template": map[string]any{"spec": map[string]any{
-			"containers": []map[string]any{{"name": rec.Container, "image": rec.PreviousImage}},
-		}}}
+		body["spec"] = map[string]any{"template": map[string]any{
+			"metadata": map[string]any{"annotations": map[string]any{AnnotationPushedAt: nil}},
+			"spec": map[string]any{
+				"containers": []map[string]any{{"name": rec.Container, "image": rec.PreviousImage}},
+			},
+		}}
 	}
 	if err := patchDeployment(ctx, deps.Client, ns, name, mustJSON(body)); err != nil {
 		return fmt.Errorf("scenarios: bad-image: remove: %w", err)

@@ -220,7 +220,7 @@ func TestDryRun(t *testing.T) {
 	require.JSONEq(t, `{"metadata":{"annotations":{
 		"firedrill.dev/drill":"test-drill","firedrill.dev/expires":"2026-01-02T04:04:05Z",
 		"firedrill.dev/bad-image":"{\"container\":\"payment\",\"image\":\"payment:bad\",\"previousImage\":\"payment:v1\",\"previousRevision\":\"1\"}"}},
-		"spec":{"template":{"spec":{"containers":[{"image":"payment:bad","name":"payment"}]}}}}`, inj.Changes[0].Detail)
+		"spec":{"template":{"metadata":{"annotations":{"firedrill.dev/pushed-at":"2026-01-02T03:04:05Z"}},"spec":{"containers":[{"image":"payment:bad","name":"payment"}]}}}}`, inj.Changes[0].Detail)
 
 	inj, err = build(t, deps, drills.Fault{Type: drills.FaultPodKill, Selector: &drills.Selector{Mode: drills.ModeAll}}).Inject(context.Background())
 	require.NoError(t, err)
