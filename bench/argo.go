@@ -461,7 +461,9 @@ func (m *argoRun) watch(ctx context.Context, res *PeerResult, stableHash string,
 		res.Recovered = !res.StableOnly.IsZero() && !res.ErrorRatioOK.IsZero()
 		last = fmt.Sprintf("detected=%v analysis=%s/%s measurements=%d aborted=%v endpoints stable=%d canary=%d ratio=%.4f (err %v)",
 			res.Detected, res.AnalysisRun, res.AnalysisPhase, res.Measurements, !res.Aborted.IsZero(), stable, canary, ratio, rerr)
-		return res.Detected && res.Recovered, nil
+		// The Rollout's abort is awaited too: the poll that first sees the
+		// run Failed may have read the Rollout just before Argo aborted it.
+		return res.Detected && res.Recovered && !res.Aborted.IsZero(), nil
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %s did not detect and recover from %s within %s: %s: %w", ArgoPeer, cfg.BadImage, cfg.Timeout, last, err)

@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # make bench: benchmarks, with results in _out/bench/. The local cluster
-# benchmark needs root and the tool cache (make tools); it is skipped with a
+# benchmarks need root and the tool cache (make tools); they are skipped with a
 # message otherwise. Benchmarks that bring a cluster up hold the machine lock,
 # so they never overlap with a running test suite's cluster.
+#
+# The rollback benchmark (bench.TestBenchSuite, ~30 minutes) writes
+# _out/bench/results.json, results.md and argo.json, its log to
+# _out/bench/scenarios.txt. Knobs: BENCH_RUNS (bad-image pushes, default 20),
+# BENCH_SCENARIO_RUNS (runs of each other drill, default 3), BENCH_SOAK (the
+# healthy soak, default 10m), BENCH_FAST_RUNS (pushes under the bench-only
+# fast guard, bench/testdata/bad-image-fast.yaml, ~50 s each; default 0, so
+# that the whole target stays under 30 minutes on 2 cores; with it on, the
+# soak guards with that policy too), BENCH_ARGO (all | fastest | off; default
+# all: Argo Rollouts at its fastest and at its documented settings, the
+# latter ~22 minutes, concurrently with the rest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -18,7 +29,16 @@ if [[ $(id -u) -eq 0 ]]; then
 	hack/tools.sh >/dev/null
 	echo "==> local cluster: up to a Ready node (tools built), control-plane RSS"
 	go test -run '^$' -bench ClusterUp -benchtime 3x -timeout 20m ./clusters/local | tee _out/bench/cluster.txt
+
+	if [[ ${BENCH_ARGO:-all} != off ]]; then
+		hack/build-argo-rollouts.sh >/dev/null
+	fi
+	echo "==> rollback engine on the local cluster: bad image x${BENCH_RUNS:-20} (+${BENCH_FAST_RUNS:-0} under the fast guard), healthy soak ${BENCH_SOAK:-10m}, other drills x${BENCH_SCENARIO_RUNS:-3}, Argo Rollouts (${BENCH_ARGO:-all}) side by side"
+	FIREDRILL_BENCH=1 BENCH_FAST_RUNS=${BENCH_FAST_RUNS:-0} FIREDRILL_REQUIRE_INTEGRATION=1 \
+		go test -count=1 -timeout 45m -parallel 4 -run '^TestBenchSuite$' -v ./bench | tee _out/bench/scenarios.txt
+	echo "==> rollback results"
+	cat _out/bench/results.md
 else
-	echo "==> skipping the local cluster benchmark: it needs root"
+	echo "==> skipping the local cluster benchmarks: they need root"
 fi
 echo "results in _out/bench/"

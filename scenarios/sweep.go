@@ -124,7 +124,9 @@ func (s *Sweeper) sweepNetwork(ctx context.Context, ns string) ([]string, error)
 	var done []string
 	var errs []error
 	for _, p := range pods.Items {
-		if p.Status.Phase != corev1.PodRunning {
+		// A terminating pod's network namespace goes with it, and its
+		// process may already be gone while the phase still says Running.
+		if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
 			continue
 		}
 		n, err := CleanNetns(ctx, s.deps.Exec, s.deps.Netns, &p)
