@@ -8,19 +8,12 @@ import (
 	"sort"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/firedrill/firedrill/deploy"
 )
-
-// crdGVR is the CustomResourceDefinition resource.
-var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 
 // CRDs reads the release's CRDs from the build folder (crds/*.yaml, copied
 // there from the module's manifests/crds by hack/build-argo-rollouts.sh).
@@ -80,14 +73,8 @@ func InstallCRDs(ctx context.Context, kubeconfig, toolDir string) error {
 	if err := ap.Apply(ctx, crds, deploy.Options{}); err != nil {
 		return fmt.Errorf("argorollouts: %w", err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
+	if err := ap.WaitEstablished(ctx, crds, time.Minute); err != nil {
 		return fmt.Errorf("argorollouts: %w", err)
-	}
-	for _, crd := range crds {
-		if err := waitEstablished(ctx, dyn, crd.GetName(), time.Minute); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -109,30 +96,6 @@ func DeleteCRDs(ctx context.Context, kubeconfig, toolDir string) error {
 	}
 	if err := ap.Delete(ctx, crds); err != nil {
 		return fmt.Errorf("argorollouts: %w", err)
-	}
-	return nil
-}
-
-func waitEstablished(ctx context.Context, dyn dynamic.Interface, name string, timeout time.Duration) error {
-	var last string
-	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		obj, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-		for _, c := range conds {
-			m, _ := c.(map[string]any)
-			if m["type"] == "Established" && m["status"] == "True" {
-				return true, nil
-			}
-		}
-		last = "not Established yet"
-		return false, nil
-	})
-	if err != nil {
-		return fmt.Errorf("argorollouts: CRD %s: %s: %w", name, last, err)
 	}
 	return nil
 }
