@@ -1,15 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
 	"github.com/firedrill/firedrill/drills"
@@ -18,22 +15,7 @@ import (
 
 func runAuditCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	root := &cobra.Command{Use: "firedrill", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newAuditCmd())
-	var out, errOut bytes.Buffer
-	root.SetArgs(append([]string{"audit"}, args...))
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	err := root.ExecuteContext(context.Background())
-	if err == nil {
-		return ExitOK, out.String(), errOut.String()
-	}
-	errOut.WriteString("Error: " + err.Error() + "\n")
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code, out.String(), errOut.String()
-	}
-	return ExitError, out.String(), errOut.String()
+	return runSub(t, newAuditCmd(), args...)
 }
 
 func TestAuditListsRows(t *testing.T) {

@@ -19,15 +19,20 @@ import (
 	"github.com/firedrill/firedrill/reports"
 )
 
-// runReport runs `firedrill report ARGS` on a root holding only the report
-// command (the lead wires it into NewRootCmd) and maps errors to exit codes
-// as Execute does.
+// runReport runs `firedrill report ARGS`.
 func runReport(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runSub(t, newReportCmd(), args...)
+}
+
+// runSub runs `firedrill NAME ARGS` on a root holding only sub and maps
+// errors to exit codes as Execute does.
+func runSub(t *testing.T, sub *cobra.Command, args ...string) (int, string, string) {
+	t.Helper()
 	root := &cobra.Command{Use: "firedrill", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newReportCmd())
+	root.AddCommand(sub)
 	var out, errOut bytes.Buffer
-	root.SetArgs(append([]string{"report"}, args...))
+	root.SetArgs(append([]string{sub.Name()}, args...))
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	err := root.ExecuteContext(context.Background())
