@@ -202,6 +202,15 @@ type RevertSettings struct {
 	ToRevision int64 `json:"toRevision,omitempty" yaml:"toRevision,omitempty" jsonschema:"minimum=0"`
 	// Timeout for the rollout back to complete (default 2m).
 	Timeout *Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	// Surge is the Deployment's maxSurge while it rolls back (a count such
+	// as "3" or a percentage such as "100%"; default: the Deployment's
+	// own). With
+	// "100%" every pod of the previous revision starts at once, and the
+	// bad release's pods leave as soon as they are ready, instead of one
+	// pod at a time. The Deployment's own rolling-update settings are put
+	// back when the rollout back completes (so it needs a timeout); a
+	// Deployment with the Recreate strategy ignores it.
+	Surge string `json:"surge,omitempty" yaml:"surge,omitempty" jsonschema:"pattern=^[1-9][0-9]*%?$"`
 }
 
 // TrafficSwitchSettings configure pointing the Service back at the stable

@@ -14,6 +14,7 @@ import (
 var (
 	dnsLabelRe  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	bandwidthRe = regexp.MustCompile(`^[0-9]+(bps|kbps|mbps|gbps|tbps)$`)
+	surgeRE     = regexp.MustCompile(`^[1-9][0-9]*%?$`)
 	promParser  = parser.NewParser(parser.Options{})
 	cronParser  = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 )
@@ -247,6 +248,9 @@ func validateStrategy(e *errs, p string, s *Strategy) {
 				e.add(p+".revert.toRevision", "must not be negative, got %d", s.Revert.ToRevision)
 			}
 			positive(e, p+".revert.timeout", s.Revert.Timeout)
+			if sg := s.Revert.Surge; sg != "" && !surgeRE.MatchString(sg) {
+				e.add(p+".revert.surge", "must be a positive count such as \"3\" or a percentage such as \"100%%\", got %q", sg)
+			}
 		}
 	case StrategyTrafficSwitch:
 		if s.TrafficSwitch == nil || len(s.TrafficSwitch.StableSelector) == 0 {
@@ -367,6 +371,9 @@ func validateFault(e *errs, p string, f *Fault) {
 		} else {
 			nonEmpty(e, p+".dataCorruption.dsn", f.DataCorruption.DSN)
 			nonEmpty(e, p+".dataCorruption.sql", f.DataCorruption.SQL)
+			if f.DataCorruption.UndoIf != "" && f.DataCorruption.UndoSQL == "" {
+				e.add(p+".dataCorruption.undoIf", "needs undoSQL: it decides whether undoSQL runs")
+			}
 		}
 	case FaultChaosMesh:
 		if f.ChaosMesh == nil || f.ChaosMesh.Kind == "" {

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,7 +13,9 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 
 	"github.com/firedrill/firedrill/drills"
@@ -30,11 +33,18 @@ import (
 // With a Timeout it then waits, like `kubectl rollout status`, for the
 // rollout back to complete (also when the revert was already done), and
 // fails if it does not within the timeout.
+//
+// With a Surge the same patch also raises the Deployment's maxSurge, so the
+// previous revision's pods start together rather than one at a time, and
+// records the Deployment's own rolling-update settings in the rollback
+// record; once the wait ends (completed or not, also on a retry after a
+// crash) they are put back, unless someone changed the strategy since.
 type Revert struct {
 	client       kubernetes.Interface
 	toRevision   int64
 	timeout      time.Duration
 	pollInterval time.Duration
+	surge        *intstr.IntOrString
 }
 
 // NewRevert builds the revert strategy; s may be nil (previous revision,
@@ -44,6 +54,10 @@ func NewRevert(client kubernetes.Interface, s *drills.RevertSettings) *Revert {
 	if s != nil {
 		r.toRevision = s.ToRevision
 		r.timeout = s.Timeout.Get(0)
+		if s.Surge != "" {
+			v := intstr.Parse(s.Surge)
+			r.surge = &v
+		}
 	}
 	return r
 }
@@ -58,6 +72,11 @@ type rollbackRecord struct {
 	ToRevision     int64  `json:"toRevision"`
 	ToReplicaSet   string `json:"toReplicaSet"`
 	Incident       string `json:"incident,omitempty"`
+	// Surge is the maxSurge the revert set for the rollout back, and
+	// RollingUpdate the Deployment's own settings it replaced (nil: none
+	// were set).
+	Surge         string                          `json:"surge,omitempty"`
+	RollingUpdate *appsv1.RollingUpdateDeployment `json:"rollingUpdate,omitempty"`
 }
 
 // kubectlAnnotationsToSkip are kept from the Deployment and not copied from
@@ -83,11 +102,67 @@ func (r *Revert) act(ctx context.Context, t Target, _ Decision) (Outcome, error)
 		return out, err
 	}
 	status, err := WaitRollout(ctx, r.client, t.Namespace, t.Deployment, r.timeout, r.pollInterval)
+	// The surge goes back whether or not the rollout completed, and also
+	// when the engine is stopping.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	restored, rerr := r.restoreStrategy(rctx, t)
+	cancel()
 	if err != nil {
-		return out, fmt.Errorf("revert: %w", err)
+		return out, errors.Join(fmt.Errorf("revert: %w", err), rerr)
+	}
+	if rerr != nil {
+		return out, rerr
 	}
 	out.Message += "; " + status
+	if restored != "" {
+		out.Message += "; " + restored
+	}
 	return out, nil
+}
+
+// restoreStrategy puts back the rolling-update settings the revert's surge
+// replaced, as its rollback record has them. It leaves a strategy that no
+// longer has the surge alone: someone changed it since.
+func (r *Revert) restoreStrategy(ctx context.Context, t Target) (string, error) {
+	deps := r.client.AppsV1().Deployments(t.Namespace)
+	var msg string
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		msg = ""
+		dep, err := deps.Get(ctx, t.Deployment, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var rec rollbackRecord
+		raw, ok := dep.Annotations[AnnotationRollbackOf]
+		if !ok || json.Unmarshal([]byte(raw), &rec) != nil || rec.Surge == "" {
+			return nil
+		}
+		ru := dep.Spec.Strategy.RollingUpdate
+		if ru == nil || ru.MaxSurge == nil || ru.MaxSurge.String() != rec.Surge {
+			return nil
+		}
+		if rec.RollingUpdate != nil && apiequality.Semantic.DeepEqual(ru, rec.RollingUpdate) {
+			return nil
+		}
+		dep.Spec.Strategy.RollingUpdate = rec.RollingUpdate.DeepCopy()
+		if _, err := deps.Update(ctx, dep, metav1.UpdateOptions{FieldManager: "firedrill-engine"}); err != nil {
+			return err
+		}
+		msg = fmt.Sprintf("maxSurge back to %s", surgeString(rec.RollingUpdate))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("revert: put back the rolling-update settings of deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+	}
+	return msg, nil
+}
+
+// surgeString renders a rolling update's maxSurge ("default" when unset).
+func surgeString(ru *appsv1.RollingUpdateDeployment) string {
+	if ru == nil || ru.MaxSurge == nil {
+		return "default"
+	}
+	return ru.MaxSurge.String()
 }
 
 // undo is the revert itself, without waiting for the rollout.
@@ -163,6 +238,14 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 	if err != nil {
 		return out, fmt.Errorf("revert: %w", err)
 	}
+	surging := r.surge != nil && dep.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType
+	if surging {
+		rec.Surge = r.surge.String()
+		rec.RollingUpdate = dep.Spec.Strategy.RollingUpdate.DeepCopy()
+		if recJSON, err = json.Marshal(rec); err != nil {
+			return out, fmt.Errorf("revert: %w", err)
+		}
+	}
 	annotations[AnnotationRollbackOf] = string(recJSON)
 
 	ops := []map[string]any{}
@@ -175,6 +258,15 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 		map[string]any{"op": "replace", "path": "/spec/template", "value": tmpl},
 		map[string]any{"op": "replace", "path": "/metadata/annotations", "value": annotations},
 	)
+	if surging {
+		ru := appsv1.RollingUpdateDeployment{MaxSurge: r.surge}
+		if old := dep.Spec.Strategy.RollingUpdate; old != nil {
+			ru.MaxUnavailable = old.MaxUnavailable
+		}
+		ops = append(ops,
+			map[string]any{"op": "add", "path": "/spec/strategy/type", "value": appsv1.RollingUpdateDeploymentStrategyType},
+			map[string]any{"op": "add", "path": "/spec/strategy/rollingUpdate", "value": ru})
+	}
 	patch, err := json.Marshal(ops)
 	if err != nil {
 		return out, fmt.Errorf("revert: %w", err)
@@ -184,6 +276,9 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 	}
 	out.Message = fmt.Sprintf("rolled back deployment %s/%s from revision %d to revision %d (replica set %s)",
 		t.Namespace, t.Deployment, fromRev, toRev, target.Name)
+	if surging {
+		out.Message += fmt.Sprintf(" with maxSurge %s", rec.Surge)
+	}
 	return out, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -12,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
@@ -254,3 +257,92 @@ func TestRevertMatchesKubectl(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// surgeHistory is history() with a one-at-a-time rolling update and a
+// status the rollout check takes as complete.
+func surgeHistory() []runtime.Object {
+	objs := history()
+	d := objs[0].(*appsv1.Deployment)
+	one, zero := intstr.FromInt32(1), intstr.FromInt32(0)
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &one, MaxUnavailable: &zero}}
+	d.Status = appsv1.DeploymentStatus{Replicas: 4, UpdatedReplicas: 4, AvailableReplicas: 4}
+	return objs
+}
+
+func TestRevertSurgeRaisesAndPutsBackMaxSurge(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset(surgeHistory()...)
+	r := NewRevert(c, &drills.RevertSettings{Surge: "100%", Timeout: &drills.Duration{Duration: 5 * time.Second}})
+	out, err := r.Act(ctx, testTarget, Decision{})
+	require.NoError(t, err)
+	require.Contains(t, out.Message, "with maxSurge 100%")
+	require.Contains(t, out.Message, "maxSurge back to 1")
+
+	// The revert's own patch raised maxSurge, kept maxUnavailable.
+	var patched bool
+	for _, a := range c.Actions() {
+		if p, ok := a.(k8stesting.PatchAction); ok {
+			require.Contains(t, string(p.GetPatch()), `"path":"/spec/strategy/rollingUpdate","value":{"maxUnavailable":0,"maxSurge":"100%"}`)
+			patched = true
+		}
+	}
+	require.True(t, patched)
+
+	d := getDeployment(t, c)
+	require.Equal(t, "v2", image(d))
+	require.Equal(t, "1", d.Spec.Strategy.RollingUpdate.MaxSurge.String())
+	require.Equal(t, "0", d.Spec.Strategy.RollingUpdate.MaxUnavailable.String())
+	var rec rollbackRecord
+	require.NoError(t, json.Unmarshal([]byte(d.Annotations[AnnotationRollbackOf]), &rec))
+	require.Equal(t, "100%", rec.Surge)
+	require.Equal(t, "1", rec.RollingUpdate.MaxSurge.String())
+}
+
+func TestRevertSurgeRetryAfterCrashPutsItBack(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset(surgeHistory()...)
+	r := NewRevert(c, &drills.RevertSettings{Surge: "3", Timeout: &drills.Duration{Duration: 5 * time.Second}})
+	// The engine dies right after the patch.
+	_, err := r.undo(ctx, testTarget)
+	require.NoError(t, err)
+	require.Equal(t, "3", getDeployment(t, c).Spec.Strategy.RollingUpdate.MaxSurge.String())
+
+	out, err := r.Act(ctx, testTarget, Decision{})
+	require.NoError(t, err)
+	require.True(t, out.AlreadyDone)
+	d := getDeployment(t, c)
+	require.Equal(t, "v2", image(d))
+	require.Equal(t, "1", d.Spec.Strategy.RollingUpdate.MaxSurge.String())
+}
+
+func TestRevertSurgeLeavesAChangedStrategyAlone(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset(surgeHistory()...)
+	r := NewRevert(c, &drills.RevertSettings{Surge: "100%", Timeout: &drills.Duration{Duration: 5 * time.Second}})
+	_, err := r.undo(ctx, testTarget)
+	require.NoError(t, err)
+	d := getDeployment(t, c)
+	two := intstr.FromInt32(2)
+	d.Spec.Strategy.RollingUpdate.MaxSurge = &two
+	_, err = c.AppsV1().Deployments(testNS).Update(ctx, d, metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	msg, err := r.restoreStrategy(ctx, testTarget)
+	require.NoError(t, err)
+	require.Empty(t, msg)
+	require.Equal(t, "2", getDeployment(t, c).Spec.Strategy.RollingUpdate.MaxSurge.String())
+}
+
+func TestRevertSurgeIgnoredForRecreate(t *testing.T) {
+	ctx := context.Background()
+	objs := surgeHistory()
+	objs[0].(*appsv1.Deployment).Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	c := fake.NewClientset(objs...)
+	out, err := NewRevert(c, &drills.RevertSettings{Surge: "100%", Timeout: &drills.Duration{Duration: 5 * time.Second}}).Act(ctx, testTarget, Decision{})
+	require.NoError(t, err)
+	require.NotContains(t, out.Message, "maxSurge")
+	d := getDeployment(t, c)
+	require.Equal(t, appsv1.RecreateDeploymentStrategyType, d.Spec.Strategy.Type)
+	require.Nil(t, d.Spec.Strategy.RollingUpdate)
+}

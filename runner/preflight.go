@@ -37,6 +37,7 @@ type targetSnapshot struct {
 	template corev1.PodTemplateSpec
 	replicas *int32
 	paused   bool
+	strategy appsv1.DeploymentStrategy
 	revision string
 	selector map[string]string // the Service's
 	hasSvc   bool
@@ -114,6 +115,7 @@ func (run *Run) preflight(ctx context.Context) error {
 		template: *dep.Spec.Template.DeepCopy(),
 		replicas: dep.Spec.Replicas,
 		paused:   dep.Spec.Paused,
+		strategy: *dep.Spec.Strategy.DeepCopy(),
 		revision: dep.Annotations["deployment.kubernetes.io/revision"],
 		marks:    marksOf(dep.Annotations),
 	}

@@ -64,6 +64,7 @@ func (run *Run) restoreTarget(ctx context.Context) error {
 		}
 		same := equality.Semantic.DeepEqual(dep.Spec.Template, snap.template) &&
 			equality.Semantic.DeepEqual(dep.Spec.Replicas, snap.replicas) && dep.Spec.Paused == snap.paused &&
+			equality.Semantic.DeepEqual(dep.Spec.Strategy, snap.strategy) &&
 			maps.Equal(marksOf(dep.Annotations), snap.marks)
 		if same {
 			return nil
@@ -71,6 +72,7 @@ func (run *Run) restoreTarget(ctx context.Context) error {
 		dep.Spec.Template = *snap.template.DeepCopy()
 		dep.Spec.Replicas = snap.replicas
 		dep.Spec.Paused = snap.paused
+		dep.Spec.Strategy = *snap.strategy.DeepCopy()
 		// Fault records and rollback records come back with a revert to a
 		// ReplicaSet that carried them (kubectl's undo copies its
 		// annotations): only the pre-drill ones stay.
