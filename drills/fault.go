@@ -158,8 +158,14 @@ type DataCorruptionSettings struct {
 	DSN string `json:"dsn" yaml:"dsn" jsonschema:"minLength=1"`
 	// SQL corrupts the data.
 	SQL string `json:"sql" yaml:"sql" jsonschema:"minLength=1"`
-	// UndoSQL reverts the corruption at teardown if the engine did not.
+	// UndoSQL reverts the corruption at teardown.
 	UndoSQL string `json:"undoSQL,omitempty" yaml:"undoSQL,omitempty"`
+	// UndoIf is a query returning one boolean: true while the corruption
+	// is still there. With it, undoSQL runs at teardown only when it
+	// returns true, so a corruption the engine already repaired (say by
+	// restoring a snapshot) is not undone twice. Without it undoSQL always
+	// runs.
+	UndoIf string `json:"undoIf,omitempty" yaml:"undoIf,omitempty"`
 }
 
 // ChaosMeshSettings pass any Chaos Mesh kind through by name.

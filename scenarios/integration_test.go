@@ -308,6 +308,26 @@ func TestIntegrationDataCorruption(t *testing.T) {
 	require.Equal(t, before+1000, sum())
 	require.NoError(t, f.Remove(ctx))
 	require.Equal(t, before, sum(), "undoSQL ran")
+
+	// With undoIf, a corruption repaired before teardown is not undone again.
+	for _, repaired := range []bool{false, true} {
+		f, err := NewNativeRegistry(itDeps(t, c)).Build(ctx, drills.Fault{Type: drills.FaultDataCorruption, DataCorruption: &drills.DataCorruptionSettings{
+			DSN:     "${FIREDRILL_IT_DSN}",
+			SQL:     "UPDATE accounts SET balance = balance + 1000 WHERE id = (SELECT min(id) FROM accounts)",
+			UndoSQL: "UPDATE accounts SET balance = balance - 1000 WHERE id = (SELECT min(id) FROM accounts)",
+			UndoIf:  fmt.Sprintf("SELECT COALESCE(sum(balance), 0) <> %d FROM accounts", before),
+		}}, demoTarget)
+		require.NoError(t, err)
+		injectReady(ctx, t, f)
+		waitEffective(ctx, t, f, 5*time.Second)
+		require.Equal(t, before+1000, sum())
+		if repaired {
+			_, err := conn.Exec(ctx, "UPDATE accounts SET balance = balance - 1000 WHERE id = (SELECT min(id) FROM accounts)")
+			require.NoError(t, err)
+		}
+		require.NoError(t, f.Remove(ctx))
+		require.Equal(t, before, sum(), "repaired before teardown: %v", repaired)
+	}
 }
 
 func TestIntegrationBadConfig(t *testing.T) {

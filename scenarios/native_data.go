@@ -45,14 +45,23 @@ func (f *dataCorruption) Describe() string {
 	return fmt.Sprintf("data-corruption: run %q on %s", f.spec.DataCorruption.SQL, redactDSN(f.spec.DataCorruption.DSN))
 }
 
-func (f *dataCorruption) exec(ctx context.Context, sql string) (int64, error) {
+// conn connects to the fault's database.
+func (f *dataCorruption) conn(ctx context.Context) (*pgx.Conn, error) {
 	dsn, err := drills.ExpandEnv(f.spec.DataCorruption.DSN, f.lookup)
 	if err != nil {
-		return 0, fmt.Errorf("dsn: %w", err)
+		return nil, fmt.Errorf("dsn: %w", err)
 	}
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		return 0, fmt.Errorf("connect %s: %w", redactDSN(dsn), err)
+		return nil, fmt.Errorf("connect %s: %w", redactDSN(dsn), err)
+	}
+	return conn, nil
+}
+
+func (f *dataCorruption) exec(ctx context.Context, sql string) (int64, error) {
+	conn, err := f.conn(ctx)
+	if err != nil {
+		return 0, err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	tag, err := conn.Exec(ctx, sql)
@@ -60,6 +69,20 @@ func (f *dataCorruption) exec(ctx context.Context, sql string) (int64, error) {
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
+}
+
+// still runs undoIf: whether the corruption is still there.
+func (f *dataCorruption) still(ctx context.Context, query string) (bool, error) {
+	conn, err := f.conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var v *bool
+	if err := conn.QueryRow(ctx, query).Scan(&v); err != nil {
+		return false, fmt.Errorf("%q must return one boolean: %w", query, err)
+	}
+	return v != nil && *v, nil
 }
 
 func (f *dataCorruption) Inject(ctx context.Context) (*Injection, error) {
@@ -82,14 +105,27 @@ func (f *dataCorruption) Inject(ctx context.Context) (*Injection, error) {
 	return inj, nil
 }
 
-// Remove runs undoSQL, if any.
+// Remove runs undoSQL, if any, and when undoIf is set only while it says
+// the corruption is still there.
 func (f *dataCorruption) Remove(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.injected {
 		return nil
 	}
-	if u := f.spec.DataCorruption.UndoSQL; u != "" {
+	s := f.spec.DataCorruption
+	if s.UndoSQL != "" && s.UndoIf != "" {
+		still, err := f.still(ctx, s.UndoIf)
+		if err != nil {
+			return fmt.Errorf("scenarios: data-corruption: undoIf: %w", err)
+		}
+		if !still {
+			f.deps.Logger.InfoContext(ctx, "data-corruption: already repaired, undoSQL skipped", "undoIf", s.UndoIf)
+			f.injected = false
+			return nil
+		}
+	}
+	if u := s.UndoSQL; u != "" {
 		if _, err := f.exec(ctx, u); err != nil {
 			return fmt.Errorf("scenarios: data-corruption: undo: %w", err)
 		}
