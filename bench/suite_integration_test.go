@@ -37,7 +37,7 @@ import (
 const (
 	// EnvRuns is the number of bad-image pushes (default 20).
 	EnvRuns = "BENCH_RUNS"
-	// EnvScenarioRuns is the number of runs of each other drill (default 3).
+	// EnvScenarioRuns is the number of runs of each other drill (default 2).
 	EnvScenarioRuns = "BENCH_SCENARIO_RUNS"
 	// EnvSoak is how long the engine guards the healthy soak (default 10m).
 	EnvSoak = "BENCH_SOAK"
@@ -73,7 +73,7 @@ func readSuiteConfig(t *testing.T) suiteConfig {
 		require.GreaterOrEqual(t, n, 0, name)
 		return n
 	}
-	c := suiteConfig{runs: atoi(EnvRuns, 20), scenarioRuns: atoi(EnvScenarioRuns, 3), fastRuns: atoi(EnvFastRuns, 0), soak: 10 * time.Minute}
+	c := suiteConfig{runs: atoi(EnvRuns, 20), scenarioRuns: atoi(EnvScenarioRuns, 2), fastRuns: atoi(EnvFastRuns, 0), soak: 10 * time.Minute}
 	if v := os.Getenv(EnvSoak); v != "" {
 		d, err := time.ParseDuration(v)
 		require.NoError(t, err, EnvSoak)
