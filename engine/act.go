@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/firedrill/firedrill/drills"
@@ -22,7 +23,11 @@ type Strategy interface {
 
 // Target is the workload a strategy acts on.
 type Target struct {
-	// Namespace and Deployment name the workload.
+	// Kind is the workload's kind: Deployment (default) or Rollout (Argo
+	// Rollouts; only revert and human act on it).
+	Kind drills.TargetKind
+	// Namespace and Deployment name the workload (a Rollout's name for a
+	// Rollout).
 	Namespace, Deployment string
 	// Service fronts it (traffic-switch's default Service).
 	Service string
@@ -36,7 +41,7 @@ type Target struct {
 
 // TargetOf is the Target of a drill's target.
 func TargetOf(t drills.Target) Target {
-	return Target{Namespace: t.Namespace, Deployment: t.Name, Service: t.Service}
+	return Target{Kind: t.Kind, Namespace: t.Namespace, Deployment: t.Name, Service: t.Service}
 }
 
 // Outcome is what a strategy did.
@@ -71,6 +76,9 @@ const (
 type Deps struct {
 	// Client talks to the API server.
 	Client kubernetes.Interface
+	// Dynamic reaches custom resources (Argo Rollouts' Rollouts); nil
+	// when the guard has none.
+	Dynamic dynamic.Interface
 }
 
 // NewStrategies builds the guard's strategies in order. An unknown name is
@@ -100,7 +108,9 @@ func NewStrategy(s drills.Strategy, deps Deps) (Strategy, error) {
 		if err := needClient(); err != nil {
 			return nil, err
 		}
-		return NewRevert(deps.Client, s.Revert), nil
+		r := NewRevert(deps.Client, s.Revert)
+		r.dyn = deps.Dynamic
+		return r, nil
 	case drills.StrategyTrafficSwitch:
 		if err := needClient(); err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/firedrill/firedrill/drills"
@@ -62,6 +63,7 @@ type Guard struct {
 	policy     drills.Guard
 	target     drills.Target
 	client     kubernetes.Interface
+	dyn        dynamic.Interface
 	prom       PromQuerier
 	audit      AuditStore
 	log        *slog.Logger
@@ -101,6 +103,10 @@ type Option func(*Guard)
 // WithKubernetes sets the client for the Kubernetes signals, the workload
 // state and the strategies.
 func WithKubernetes(c kubernetes.Interface) Option { return func(g *Guard) { g.client = c } }
+
+// WithDynamic sets the client for custom resources: the revert of an Argo
+// Rollouts Rollout target needs it.
+func WithDynamic(d dynamic.Interface) Option { return func(g *Guard) { g.dyn = d } }
 
 // WithPrometheus sets the Prometheus API the rules and the sequential test
 // query (v1.NewAPI).
@@ -143,8 +149,18 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
-	if target.Kind != "" && target.Kind != drills.TargetDeployment {
-		return nil, fmt.Errorf("guard: target kind %s is not supported yet (only Deployment)", target.Kind)
+	rollout := target.Kind == drills.TargetRollout
+	switch {
+	case target.Kind != "" && target.Kind != drills.TargetDeployment && !rollout:
+		return nil, fmt.Errorf("guard: target kind %s is not supported (Deployment or Rollout)", target.Kind)
+	case rollout && (policy.Kubernetes != nil || policy.Statistical != nil):
+		return nil, fmt.Errorf("guard: the Kubernetes signals and the statistical test read a Deployment's ReplicaSets; guard a Rollout with rules")
+	case rollout:
+		for _, s := range policy.Strategies {
+			if s.Name != drills.StrategyRevert {
+				return nil, fmt.Errorf("guard: strategy %s does not act on a Rollout yet; list only revert (it aborts and undoes the Rollout)", s.Name)
+			}
+		}
 	}
 	if target.Namespace == "" || target.Name == "" {
 		return nil, fmt.Errorf("guard: target needs a namespace and a name")
@@ -159,7 +175,7 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 			return nil, fmt.Errorf("guard: rules and the statistical test need Prometheus")
 		}
 	}
-	if g.client != nil {
+	if g.client != nil && !rollout {
 		g.watch = NewWatch(g.client, target.Namespace, target.Name)
 	} else if policy.Kubernetes != nil || policy.Statistical != nil {
 		return nil, fmt.Errorf("guard: Kubernetes signals and the statistical test need a Kubernetes client")
@@ -182,7 +198,7 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 		return nil, fmt.Errorf("guard: no signal to watch")
 	}
 	if g.strategies == nil {
-		st, err := NewStrategies(policy, Deps{Client: g.client})
+		st, err := NewStrategies(policy, Deps{Client: g.client, Dynamic: g.dyn})
 		if err != nil {
 			return nil, fmt.Errorf("guard: %w", err)
 		}

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	dynfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/firedrill/firedrill/drills"
@@ -404,6 +405,18 @@ func TestNewGuardErrors(t *testing.T) {
 	rollout := guardTarget
 	rollout.Kind = drills.TargetRollout
 	_, err = NewGuard(kubePolicy(), rollout, WithKubernetes(fake.NewClientset()))
+	require.ErrorContains(t, err, "guard a Rollout with rules")
+	_, err = NewGuard(rulePolicy(), rollout, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)))
+	require.ErrorContains(t, err, "strategy human does not act on a Rollout yet")
+	onlyRevert := rulePolicy()
+	onlyRevert.Strategies = onlyRevert.Strategies[:1]
+	g, err := NewGuard(onlyRevert, rollout, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)), WithDynamic(dynfake.NewSimpleDynamicClient(runtime.NewScheme())))
+	require.NoError(t, err)
+	require.Nil(t, g.watch, "a Rollout has no Deployment to watch")
+	require.NotNil(t, g.strategies[0].(*Revert).dyn)
+	other := guardTarget
+	other.Kind = "StatefulSet"
+	_, err = NewGuard(rulePolicy(), other, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)))
 	require.ErrorContains(t, err, "not supported")
 	_, err = NewGuard(kubePolicy(), guardTarget, WithKubernetes(fake.NewClientset()), WithLeaderElection(LeaderElection{Name: "x"}))
 	require.ErrorContains(t, err, "leader election")

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
@@ -45,6 +46,8 @@ type Revert struct {
 	timeout      time.Duration
 	pollInterval time.Duration
 	surge        *intstr.IntOrString
+	// dyn reaches Argo Rollouts' Rollout objects (nil: no Rollout targets).
+	dyn dynamic.Interface
 }
 
 // NewRevert builds the revert strategy; s may be nil (previous revision,
@@ -97,6 +100,18 @@ func (r *Revert) Act(ctx context.Context, t Target, d Decision) (Outcome, error)
 }
 
 func (r *Revert) act(ctx context.Context, t Target, _ Decision) (Outcome, error) {
+	if t.Kind == drills.TargetRollout {
+		out, err := r.revertRollout(ctx, t)
+		if err != nil || r.timeout <= 0 {
+			return out, err
+		}
+		status, err := r.waitRollout(ctx, t)
+		if err != nil {
+			return out, fmt.Errorf("revert: %w", err)
+		}
+		out.Message += "; " + status
+		return out, nil
+	}
 	out, err := r.undo(ctx, t)
 	if err != nil || r.timeout <= 0 {
 		return out, err
@@ -205,11 +220,11 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 		return out, fmt.Errorf("revert: deployment %s/%s is paused; a paused deployment cannot be rolled back, resume it first with 'kubectl rollout resume': %w",
 			t.Namespace, t.Deployment, ErrRefused)
 	}
-	target, err := revisionReplicaSet(dep.Name, all, r.toRevision)
+	target, err := previousReplicaSet(dep.Name, all, r.toRevision, deploymentRevision)
 	if err != nil {
 		return out, fmt.Errorf("revert: deployment %s/%s: %w", t.Namespace, t.Deployment, err)
 	}
-	toRev, _ := deploymentutil.Revision(target)
+	toRev, _ := deploymentRevision(target)
 	out.FromVersion, out.ToVersion = strconv.FormatInt(fromRev, 10), strconv.FormatInt(toRev, 10)
 	if templatesEqualIgnoreHash(&target.Spec.Template, &dep.Spec.Template) {
 		out.AlreadyDone = true
@@ -282,15 +297,16 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 	return out, nil
 }
 
-// revisionReplicaSet finds the ReplicaSet of toRevision, or of the
-// previous revision when toRevision is 0, as kubectl does.
-func revisionReplicaSet(name string, all []*appsv1.ReplicaSet, toRevision int64) (*appsv1.ReplicaSet, error) {
+// previousReplicaSet finds the ReplicaSet of toRevision, or of the
+// previous revision when toRevision is 0, as kubectl and the Argo Rollouts
+// plugin do; rev reads a ReplicaSet's revision.
+func previousReplicaSet(name string, all []*appsv1.ReplicaSet, toRevision int64, rev func(metav1.Object) (int64, error)) (*appsv1.ReplicaSet, error) {
 	var (
 		latest, previous       *appsv1.ReplicaSet
 		latestRev, previousRev = int64(-1), int64(-1)
 	)
 	for _, rs := range all {
-		v, err := deploymentutil.Revision(rs)
+		v, err := rev(rs)
 		if err != nil {
 			continue
 		}
@@ -309,10 +325,24 @@ func revisionReplicaSet(name string, all []*appsv1.ReplicaSet, toRevision int64)
 		return nil, fmt.Errorf("unable to find specified revision %d in history: %w", toRevision, ErrRefused)
 	}
 	if previous == nil {
-		return nil, fmt.Errorf("no rollout history found for deployment %q: %w", name, ErrRefused)
+		return nil, fmt.Errorf("no rollout history found for %q: %w", name, ErrRefused)
 	}
 	return previous, nil
 }
+
+// annotationRevision reads a revision annotation (0 if unset).
+func annotationRevision(key string) func(metav1.Object) (int64, error) {
+	return func(o metav1.Object) (int64, error) {
+		v, ok := o.GetAnnotations()[key]
+		if !ok {
+			return 0, nil
+		}
+		return strconv.ParseInt(v, 10, 64)
+	}
+}
+
+// deploymentRevision reads the deployment controller's revision annotation.
+var deploymentRevision = annotationRevision(deploymentutil.RevisionAnnotation)
 
 // templatesEqualIgnoreHash compares pod templates ignoring the
 // pod-template-hash label, as the deployment controller and kubectl do.

@@ -53,12 +53,14 @@ func TestEngineManifests(t *testing.T) {
 	}
 	require.Equal(t, []string{"Namespace", "ServiceAccount", "Role", "RoleBinding", "Role", "RoleBinding", "ConfigMap", "Deployment"}, kinds)
 	want := map[string][]string{
-		"deployments": {"get", "list", "watch", "patch", "update"},
-		"replicasets": {"get", "list", "watch", "patch", "update"},
-		"pods":        {"get", "list", "watch", "patch"},
-		"services":    {"get", "patch"},
-		"events":      {"create", "create"},
-		"leases":      {"get", "create", "update"},
+		"deployments":     {"get", "list", "watch", "patch", "update"},
+		"replicasets":     {"get", "list", "watch", "patch", "update"},
+		"pods":            {"get", "list", "watch", "patch"},
+		"services":        {"get", "patch"},
+		"events":          {"get", "create", "create"},
+		"rollouts":        {"get", "patch"},
+		"rollouts/status": {"get", "patch"},
+		"leases":          {"get", "create", "update"},
 	}
 	require.Equal(t, want, verbs)
 	for _, v := range verbs {

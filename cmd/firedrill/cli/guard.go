@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -138,6 +139,10 @@ func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
 	if err != nil {
 		return fmt.Errorf("guard: kubernetes client: %w", err)
 	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("guard: kubernetes dynamic client: %w", err)
+	}
 	audit, err := engine.OpenAudit(ctx, f.auditDSN)
 	if err != nil {
 		return fmt.Errorf("guard: %w", err)
@@ -154,7 +159,7 @@ func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
 	guards := make([]*engine.Guard, 0, len(plans))
 	for _, p := range plans {
 		opts := []engine.Option{
-			engine.WithKubernetes(client), engine.WithAudit(audit), engine.WithMetrics(metrics),
+			engine.WithKubernetes(client), engine.WithDynamic(dyn), engine.WithAudit(audit), engine.WithMetrics(metrics),
 			engine.WithLog(log.With("drill", p.name)), engine.WithRequestRateExpr(f.requestRate),
 		}
 		if p.prom != "" {

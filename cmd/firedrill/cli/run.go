@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -221,6 +222,14 @@ func (f *runFlags) runnerOptions(ctx context.Context, cmd *cobra.Command, cfg *r
 	}
 	if f.noGuard {
 		opts = append(opts, runner.WithoutGuard())
+	}
+	if cfg != nil {
+		// The engine's revert of an Argo Rollouts Rollout target.
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("kubernetes dynamic client: %w", err)
+		}
+		opts = append(opts, runner.WithGuardOptions(engine.WithDynamic(dyn)))
 	}
 	closer := func() {}
 	switch {
