@@ -27,7 +27,11 @@ type Guard struct {
 	// preference; if one does not restore the SLOs it escalates to the next.
 	Strategies []Strategy `json:"strategies,omitempty" yaml:"strategies,omitempty"`
 	// VerifyWindow is how long rules must stay clear after an action before
-	// the recovery counts (default 15s).
+	// the recovery counts (default 15s). The engine escalates to the next
+	// strategy no sooner than this after an action, nor sooner than the
+	// longest range a rule's expression reads plus its for window (a rule
+	// over rate(...[15s]) with for: 3s remembers a reverted release's
+	// errors for up to 18 s).
 	VerifyWindow *Duration `json:"verifyWindow,omitempty" yaml:"verifyWindow,omitempty"`
 	// Cooldown is the minimum time between two actions (default 30s).
 	Cooldown *Duration `json:"cooldown,omitempty" yaml:"cooldown,omitempty"`

@@ -83,6 +83,9 @@ type Guard struct {
 	evals    atomic.Int64
 	interval time.Duration
 	verify   time.Duration
+	// settle is how long after an action the guard waits before judging
+	// it (settleWindow: at least verify).
+	settle time.Duration
 }
 
 // incident is the anomaly the guard is handling.
@@ -170,6 +173,7 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 		return nil, fmt.Errorf("guard: interval must be positive, got %s", g.interval)
 	}
 	g.verify = policy.VerifyWindow.Get(drills.DefaultVerifyWindow)
+	g.settle = settleWindow(policy, g.verify)
 	if len(policy.Rules) > 0 || policy.Statistical != nil {
 		if g.prom == nil {
 			return nil, fmt.Errorf("guard: rules and the statistical test need Prometheus")
@@ -327,7 +331,7 @@ func (g *Guard) step(ctx context.Context, now time.Time) {
 	if len(obs.Evidence) == 0 {
 		return // on hold: neither act nor count as recovered
 	}
-	if !inc.acted.IsZero() && now.Sub(inc.acted) < g.verify {
+	if !inc.acted.IsZero() && now.Sub(inc.acted) < g.settle {
 		return // verifying the last action
 	}
 	dec := g.decider.Decide(now, obs.Evidence, ws)
