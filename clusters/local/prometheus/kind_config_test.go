@@ -69,3 +69,38 @@ func TestKindConfigPassesPromtool(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "SUCCESS")
 }
+
+// TestKindPrometheusHasDetectionFlags checks that Prometheus on kind takes
+// up new pods and counts their first requests as the local one does.
+func TestKindPrometheusHasDetectionFlags(t *testing.T) {
+	b, err := os.ReadFile("../../../deploy/kind/20-prometheus.yaml")
+	require.NoError(t, err)
+	var args []string
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var dep struct {
+			Kind string `yaml:"kind"`
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Name string   `yaml:"name"`
+							Args []string `yaml:"args"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &dep))
+		if dep.Kind == "Deployment" {
+			for _, c := range dep.Spec.Template.Spec.Containers {
+				if c.Name == "prometheus" {
+					args = c.Args
+				}
+			}
+		}
+	}
+	require.NotEmpty(t, args, "the prometheus container's args")
+	for _, f := range detectionFlags(DefaultScrapeInterval) {
+		require.Contains(t, args, f)
+	}
+}

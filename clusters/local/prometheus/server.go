@@ -37,6 +37,24 @@ func WithListen(addr string) Option { return func(s *Server) { s.listen = addr }
 // (default: $FIREDRILL_PROMETHEUS_BIN, else the tool cache).
 func WithBinDir(dir string) Option { return func(s *Server) { s.binDir = dir } }
 
+// detectionFlags are the flags that let a new revision's errors reach
+// queries quickly; deploy/kind's Prometheus carries the same (a test checks
+// it).
+func detectionFlags(interval time.Duration) []string {
+	return []string{
+		// The scrape manager applies discovered targets at most this
+		// often (Prometheus's default is 5 s): a new revision's pods are
+		// then scraped about a second after they run, not up to 5 s
+		// later, which is most of a rollback engine's detection time.
+		"--scrape.discovery-reload-interval=" + reloadInterval(interval).String(),
+		// A counter's creation time becomes a zero sample, so increase()
+		// over a new pod's first scrape is exact: a new revision's
+		// requests and errors count from its first request, one scrape
+		// sooner and without losing those served before the first scrape.
+		"--enable-feature=created-timestamp-zero-ingestion",
+	}
+}
+
 // reloadInterval is how often the scrape manager takes up discovered
 // targets: half the scrape interval, at least 250 ms. A drill cluster has
 // tens of targets, so a reload costs microseconds.
@@ -164,18 +182,9 @@ func (s *Server) Start(ctx context.Context) error {
 		"--storage.tsdb.retention.time="+DefaultRetention,
 		"--web.listen-address="+s.listen,
 		"--web.enable-lifecycle",
-		// The scrape manager applies discovered targets at most this
-		// often (Prometheus's default is 5 s): a new revision's pods are
-		// then scraped about a second after they run, not up to 5 s
-		// later, which is most of a rollback engine's detection time.
-		"--scrape.discovery-reload-interval="+reloadInterval(s.interval).String(),
-		// A counter's creation time becomes a zero sample, so increase()
-		// over a new pod's first scrape is exact: a new revision's
-		// requests and errors count from its first request, one scrape
-		// sooner and without losing those served before the first scrape.
-		"--enable-feature=created-timestamp-zero-ingestion",
 		"--log.level=warn",
 	)
+	cmd.Args = append(cmd.Args, detectionFlags(s.interval)...)
 	s.log.Info("starting prometheus", "url", s.URL(), "scrape_interval", s.interval)
 	r, err := proc.Start(cmd, s.path("prometheus.log"), s.path("prometheus.pid"))
 	if err != nil {
