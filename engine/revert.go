@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -101,7 +102,7 @@ func (r *Revert) Act(ctx context.Context, t Target, d Decision) (Outcome, error)
 
 func (r *Revert) act(ctx context.Context, t Target, _ Decision) (Outcome, error) {
 	if t.Kind == drills.TargetRollout {
-		out, err := r.revertRollout(ctx, t)
+		out, err := retryStale(func() (Outcome, error) { return r.revertRollout(ctx, t) })
 		if err != nil || r.timeout <= 0 {
 			return out, err
 		}
@@ -112,7 +113,7 @@ func (r *Revert) act(ctx context.Context, t Target, _ Decision) (Outcome, error)
 		out.Message += "; " + status
 		return out, nil
 	}
-	out, err := r.undo(ctx, t)
+	out, err := retryStale(func() (Outcome, error) { return r.undo(ctx, t) })
 	if err != nil || r.timeout <= 0 {
 		return out, err
 	}
@@ -133,6 +134,23 @@ func (r *Revert) act(ctx context.Context, t Target, _ Decision) (Outcome, error)
 		out.Message += "; " + restored
 	}
 	return out, nil
+}
+
+// retryStale runs a revert again, from a fresh read, when its patch was
+// refused because the object changed since it was read: the patch's
+// resourceVersion test fails (the API server answers 422 Invalid) or the
+// write conflicts. A rolling Deployment's status changes every second, so
+// this is the common case, not the exception.
+func retryStale(do func() (Outcome, error)) (Outcome, error) {
+	var out Outcome
+	err := retry.OnError(retry.DefaultRetry, func(err error) bool {
+		return apierrors.IsInvalid(err) || apierrors.IsConflict(err)
+	}, func() error {
+		var err error
+		out, err = do()
+		return err
+	})
+	return out, err
 }
 
 // restoreStrategy puts back the rolling-update settings the revert's surge

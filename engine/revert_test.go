@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -345,4 +346,35 @@ func TestRevertSurgeIgnoredForRecreate(t *testing.T) {
 	d := getDeployment(t, c)
 	require.Equal(t, appsv1.RecreateDeploymentStrategyType, d.Spec.Strategy.Type)
 	require.Nil(t, d.Spec.Strategy.RollingUpdate)
+}
+
+func TestRevertRetriesWhenTheDeploymentChangedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset(history()...)
+	patches := 0
+	c.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		patches++
+		if patches == 1 {
+			// What the API server answers when the resourceVersion test
+			// of the JSON patch fails: the status moved on.
+			return true, nil, apierrors.NewGenericServerResponse(422, "patch", appsv1.Resource("deployments"), testDep, "testing value /metadata/resourceVersion failed", 0, false)
+		}
+		return false, nil, nil
+	})
+	out, err := NewRevert(c, nil).Act(ctx, testTarget, Decision{})
+	require.NoError(t, err)
+	require.Equal(t, 2, patches)
+	require.Equal(t, "2", out.ToVersion)
+	require.Equal(t, "v2", image(getDeployment(t, c)))
+
+	// A patch that is refused every time is an error, after a few tries.
+	c = fake.NewClientset(history()...)
+	patches = 0
+	c.PrependReactor("patch", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		patches++
+		return true, nil, apierrors.NewGenericServerResponse(422, "patch", appsv1.Resource("deployments"), testDep, "bad", 0, false)
+	})
+	_, err = NewRevert(c, nil).Act(ctx, testTarget, Decision{})
+	require.Error(t, err)
+	require.Equal(t, 5, patches)
 }
