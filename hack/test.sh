@@ -13,6 +13,8 @@ FUZZTIME=${FUZZTIME:-10s}
 if [[ $(id -u) -eq 0 ]]; then
 	echo "==> tools: host packages and pinned binaries (cached after the first build)"
 	hack/tools.sh
+	# The real Argo Rollouts controller, for the engine's Rollout revert test.
+	hack/build-argo-rollouts.sh >/dev/null
 	export FIREDRILL_REQUIRE_INTEGRATION=1
 else
 	echo "==> not root: integration tests on the local cluster will be skipped (they need root)"
