@@ -37,7 +37,7 @@ func kindPrometheusConfig(t *testing.T) string {
 // TestKindConfigMatchesLocal checks that Prometheus on kind scrapes as the
 // local cluster's does: same interval and the same relabelled labels.
 func TestKindConfigMatchesLocal(t *testing.T) {
-	local, err := renderConfig("127.0.0.1:9090", "/k/kubeconfig", 1e9, []string{"/r/rules.yaml"}, []string{"firedrill-demo"})
+	local, err := renderConfig("127.0.0.1:9090", "/k/kubeconfig", DefaultScrapeInterval, []string{"/r/rules.yaml"}, []string{"firedrill-demo"})
 	require.NoError(t, err)
 	type conf struct {
 		Global        map[string]string `yaml:"global"`

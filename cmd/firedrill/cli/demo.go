@@ -49,7 +49,7 @@ a private PostgreSQL on the host (port 55432, reachable from pods at
 10.244.0.1), the payment service (image tags v1, v2-buggy, v2-slow, v2-crash,
 v2-corrupt built locally, v1 deployed with 3 replicas in namespace
 firedrill-demo), and a real Prometheus on 127.0.0.1:9090 scraping the pods
-every second with the seed's alert rules.
+every 500 ms with the seed's alert rules.
 
 Exit codes: 0 ok, 2 could not bring it up (what was started is removed
 unless --keep).`,
