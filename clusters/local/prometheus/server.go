@@ -18,7 +18,7 @@ import (
 
 // Defaults.
 const (
-	DefaultListen         = "127.0.0.1:9090"
+	DefaultListen = "127.0.0.1:9090"
 	// DefaultScrapeInterval is also the rule evaluation interval: a
 	// fresh sample every 500 ms halves what the engine waits for the
 	// newest errors, for a few more scrapes of tens of pods.
