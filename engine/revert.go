@@ -220,19 +220,9 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 	fromRev, _ := deploymentutil.Revision(dep)
 
 	// Done before? The record is written by the same patch as the template.
-	if raw, ok := dep.Annotations[AnnotationRollbackOf]; ok {
-		var rec rollbackRecord
-		if json.Unmarshal([]byte(raw), &rec) == nil {
-			for _, rs := range all {
-				if rs.Name == rec.ToReplicaSet && templatesEqualIgnoreHash(&rs.Spec.Template, &dep.Spec.Template) {
-					out.AlreadyDone = true
-					out.FromVersion, out.ToVersion = strconv.FormatInt(rec.FromRevision, 10), strconv.FormatInt(rec.ToRevision, 10)
-					out.Message = fmt.Sprintf("already done: deployment %s/%s was rolled back from revision %d to revision %d (replica set %s)",
-						t.Namespace, t.Deployment, rec.FromRevision, rec.ToRevision, rec.ToReplicaSet)
-					return out, nil
-				}
-			}
-		}
+	if done, ok := alreadyRolledBack(dep.Annotations, all, &dep.Spec.Template, appsv1.DefaultDeploymentUniqueLabelKey,
+		fmt.Sprintf("deployment %s/%s", t.Namespace, t.Deployment)); ok {
+		return done, nil
 	}
 	if dep.Spec.Paused {
 		return out, fmt.Errorf("revert: deployment %s/%s is paused; a paused deployment cannot be rolled back, resume it first with 'kubectl rollout resume': %w",
@@ -365,8 +355,37 @@ var deploymentRevision = annotationRevision(deploymentutil.RevisionAnnotation)
 // templatesEqualIgnoreHash compares pod templates ignoring the
 // pod-template-hash label, as the deployment controller and kubectl do.
 func templatesEqualIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
+	return equalIgnoringLabel(a, b, appsv1.DefaultDeploymentUniqueLabelKey)
+}
+
+// equalIgnoringLabel compares pod templates without the hash label.
+func equalIgnoringLabel(a, b *corev1.PodTemplateSpec, label string) bool {
 	a, b = a.DeepCopy(), b.DeepCopy()
-	delete(a.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	delete(b.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	delete(a.Labels, label)
+	delete(b.Labels, label)
 	return apiequality.Semantic.DeepEqual(a, b)
+}
+
+// alreadyRolledBack reads the rollback record in a workload's annotations
+// and reports the revert as done when the workload still runs the template
+// of the ReplicaSet the record went back to (hashLabel ignored). what
+// names the workload in the message, e.g. "deployment ns/name".
+func alreadyRolledBack(annotations map[string]string, all []*appsv1.ReplicaSet, tmpl *corev1.PodTemplateSpec, hashLabel, what string) (Outcome, bool) {
+	raw, ok := annotations[AnnotationRollbackOf]
+	if !ok {
+		return Outcome{}, false
+	}
+	var rec rollbackRecord
+	if json.Unmarshal([]byte(raw), &rec) != nil {
+		return Outcome{}, false
+	}
+	for _, rs := range all {
+		if rs.Name == rec.ToReplicaSet && equalIgnoringLabel(&rs.Spec.Template, tmpl, hashLabel) {
+			return Outcome{Strategy: drills.StrategyRevert, AlreadyDone: true,
+				FromVersion: strconv.FormatInt(rec.FromRevision, 10), ToVersion: strconv.FormatInt(rec.ToRevision, 10),
+				Message: fmt.Sprintf("already done: %s was rolled back from revision %d to revision %d (replica set %s)",
+					what, rec.FromRevision, rec.ToRevision, rec.ToReplicaSet)}, true
+		}
+	}
+	return Outcome{}, false
 }

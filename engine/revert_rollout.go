@@ -9,7 +9,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -68,19 +67,9 @@ func (r *Revert) revertRollout(ctx context.Context, t Target) (Outcome, error) {
 	}
 	fromRev, _ := rolloutRevision(ro)
 
-	if raw, ok := ro.GetAnnotations()[AnnotationRollbackOf]; ok {
-		var rec rollbackRecord
-		if json.Unmarshal([]byte(raw), &rec) == nil {
-			for _, rs := range all {
-				if rs.Name == rec.ToReplicaSet && equalIgnoringLabel(&rs.Spec.Template, tmpl, rolloutHashLabel) {
-					out.AlreadyDone = true
-					out.FromVersion, out.ToVersion = strconv.FormatInt(rec.FromRevision, 10), strconv.FormatInt(rec.ToRevision, 10)
-					out.Message = fmt.Sprintf("already done: Rollout %s/%s was rolled back from revision %d to revision %d (replica set %s)",
-						t.Namespace, t.Deployment, rec.FromRevision, rec.ToRevision, rec.ToReplicaSet)
-					return out, nil
-				}
-			}
-		}
+	if done, ok := alreadyRolledBack(ro.GetAnnotations(), all, tmpl, rolloutHashLabel,
+		fmt.Sprintf("Rollout %s/%s", t.Namespace, t.Deployment)); ok {
+		return done, nil
 	}
 	target, err := previousReplicaSet(ro.GetName(), all, r.toRevision, rolloutRevision)
 	if err != nil {
@@ -181,14 +170,6 @@ func rolloutTemplate(ro *unstructured.Unstructured) (*corev1.PodTemplateSpec, er
 
 // rolloutRevision reads Argo Rollouts' revision annotation (0 if unset).
 var rolloutRevision = annotationRevision(rolloutRevisionAnnotation)
-
-// equalIgnoringLabel compares pod templates without the hash label.
-func equalIgnoringLabel(a, b *corev1.PodTemplateSpec, label string) bool {
-	a, b = a.DeepCopy(), b.DeepCopy()
-	delete(a.Labels, label)
-	delete(b.Labels, label)
-	return apiequality.Semantic.DeepEqual(a, b)
-}
 
 // waitRollout waits until the Argo Rollout runs the reverted ReplicaSet as
 // its stable one and reports itself Healthy, or timeout passes.
