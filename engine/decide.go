@@ -137,8 +137,9 @@ type WorkloadState struct {
 // workload is to heal by itself. R = 1 when there is no sign of
 // self-healing; +1 when pods restart under an unchanged revision with no
 // rollout in progress (a pod kill that Kubernetes repairs itself, not a bad
-// release); +0.5 while ready replicas are rising. It returns the reasons
-// for each increment.
+// release); +0.5 while ready replicas are rising with no rollout in
+// progress (during a rollout the rising replicas are the suspect release's
+// own new pods, not healing). It returns the reasons for each increment.
 func (w WorkloadState) RecoveryPotential() (float64, []string) {
 	r := 1.0
 	var why []string
@@ -146,7 +147,7 @@ func (w WorkloadState) RecoveryPotential() (float64, []string) {
 		r++
 		why = append(why, fmt.Sprintf("%d pod restart(s) under unchanged revision %d with no rollout in progress", w.Restarts, w.Revision))
 	}
-	if w.ReadyNow > w.ReadyBefore {
+	if w.ReadyNow > w.ReadyBefore && !w.RolloutInProgress {
 		r += 0.5
 		why = append(why, fmt.Sprintf("ready replicas rising %d→%d", w.ReadyBefore, w.ReadyNow))
 	}

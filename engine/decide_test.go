@@ -61,6 +61,7 @@ func TestRecoveryPotential(t *testing.T) {
 		{"restarts during rollout", WorkloadState{Revision: 4, RevisionAtStart: 4, Restarts: 2, RolloutInProgress: true}, 1},
 		{"restarts under new revision", WorkloadState{Revision: 4, RevisionAtStart: 3, Restarts: 2}, 1},
 		{"ready rising", WorkloadState{ReadyBefore: 1, ReadyNow: 2}, 1.5},
+		{"ready rising during a rollout: the new release's pods", WorkloadState{ReadyBefore: 3, ReadyNow: 4, RolloutInProgress: true}, 1},
 		{"both", WorkloadState{Revision: 3, RevisionAtStart: 3, Restarts: 1, ReadyBefore: 1, ReadyNow: 3}, 2.5},
 	}
 	for _, tt := range tests {
