@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/firedrill/firedrill/clusters/local/stack"
 	"github.com/firedrill/firedrill/drills"
@@ -61,6 +62,17 @@ func newScenario(t *testing.T, timeout time.Duration) *scenario {
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
+		// A guard that handed over to a human paused the Deployment:
+		// the next test needs it rolling again.
+		require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			dep, err := cs.AppsV1().Deployments(stack.Namespace).Get(cctx, stack.Deployment, metav1.GetOptions{})
+			if err != nil || !dep.Spec.Paused {
+				return err
+			}
+			dep.Spec.Paused = false
+			_, err = cs.AppsV1().Deployments(stack.Namespace).Update(cctx, dep, metav1.UpdateOptions{})
+			return err
+		}))
 		setImage(cctx, t, cs, "payment:v1")
 		require.NoError(t, stack.WaitAvailable(cctx, cs, stack.Namespace, stack.Deployment, 2*time.Minute))
 		dep, err := cs.AppsV1().Deployments(stack.Namespace).Get(cctx, stack.Deployment, metav1.GetOptions{})
