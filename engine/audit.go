@@ -22,7 +22,8 @@ type AuditStore interface {
 	// Finish sets the row's end time and success; a non-empty reason
 	// replaces the recorded one. It fails if the row does not exist.
 	Finish(ctx context.Context, rollbackID string, end time.Time, success bool, reason string) error
-	// List returns the rows triggered after since, newest first.
+	// List returns the rows triggered after since, newest first (an
+	// incident's escalations, which share its trigger time, by start).
 	List(ctx context.Context, since time.Time) ([]drills.AuditRecord, error)
 	// Close releases the store.
 	Close() error

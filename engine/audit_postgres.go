@@ -78,7 +78,7 @@ func (p *PostgresAudit) Finish(ctx context.Context, id string, end time.Time, su
 // List implements AuditStore.
 func (p *PostgresAudit) List(ctx context.Context, since time.Time) ([]drills.AuditRecord, error) {
 	rows, err := p.pool.Query(ctx, `SELECT `+auditColumns+` FROM rollback_audit
-		WHERE trigger_time > $1 ORDER BY trigger_time DESC`, since)
+		WHERE trigger_time > $1 ORDER BY trigger_time DESC, start_time DESC`, since)
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}

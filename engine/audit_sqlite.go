@@ -102,7 +102,7 @@ func (s *SQLiteAudit) Finish(ctx context.Context, id string, end time.Time, succ
 // List implements AuditStore.
 func (s *SQLiteAudit) List(ctx context.Context, since time.Time) ([]drills.AuditRecord, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM rollback_audit
-		WHERE trigger_time > ? ORDER BY trigger_time DESC`, since.UTC().Format(sqliteTime))
+		WHERE trigger_time > ? ORDER BY trigger_time DESC, start_time DESC`, since.UTC().Format(sqliteTime))
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)
 	}

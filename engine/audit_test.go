@@ -13,7 +13,8 @@ import (
 	"github.com/firedrill/firedrill/drills"
 )
 
-// auditRows are three actions: two recent (one finished), one 8 days old.
+// auditRows are four actions: three recent (one incident escalated once),
+// one 8 days old.
 func auditRows(now time.Time) []drills.AuditRecord {
 	return []drills.AuditRecord{
 		{RollbackID: "rb-old", ServiceName: "payment", FromVersion: "3", ToVersion: "2",
@@ -22,6 +23,11 @@ func auditRows(now time.Time) []drills.AuditRecord {
 		{RollbackID: "rb-1", ServiceName: "payment", FromVersion: "5", ToVersion: "4",
 			TriggerTime: now.Add(-2 * time.Hour), StartTime: now.Add(-2*time.Hour + 2*time.Second),
 			Decision: string(ActionRollback), Score: 1.1, Strategy: string(drills.StrategyRevert), Reason: "crash loop"},
+		// The same incident escalated: same trigger, later start (stored
+		// first so that only the order by start puts it first).
+		{RollbackID: "rb-2-2", ServiceName: "payment", FromVersion: "6", ToVersion: "5",
+			TriggerTime: now.Add(-time.Hour), StartTime: now.Add(-time.Hour + 31*time.Second),
+			Decision: string(ActionRollback), Score: 1.2, Strategy: string(drills.StrategyRestore), Reason: "still failing"},
 		{RollbackID: "rb-2", ServiceName: "payment", FromVersion: "6", ToVersion: "5",
 			TriggerTime: now.Add(-time.Hour), StartTime: now.Add(-time.Hour + time.Second),
 			Decision: string(ActionPartialRollback), Score: 0.75, Strategy: string(drills.StrategyShrink), Reason: "error rate"},
@@ -44,29 +50,29 @@ func exerciseAuditStore(t *testing.T, ctx context.Context, s AuditStore, now tim
 
 	got, err := s.List(ctx, now.Add(-7*24*time.Hour))
 	require.NoError(t, err)
-	require.Len(t, got, 2)
-	require.Equal(t, "rb-2", got[0].RollbackID, "newest first")
-	require.Nil(t, got[0].EndTime)
-	require.False(t, got[0].Success)
-	require.Equal(t, "rb-1", got[1].RollbackID)
-	require.True(t, got[1].Success)
-	require.Equal(t, "crash loop", got[1].Reason)
-	require.NotNil(t, got[1].EndTime)
-	require.True(t, end.Equal(*got[1].EndTime))
+	require.Len(t, got, 3)
+	// Newest first; one incident's escalations by their start.
+	require.Equal(t, []string{"rb-2-2", "rb-2", "rb-1"}, []string{got[0].RollbackID, got[1].RollbackID, got[2].RollbackID})
+	require.Nil(t, got[1].EndTime)
+	require.False(t, got[1].Success)
+	require.True(t, got[2].Success)
+	require.Equal(t, "crash loop", got[2].Reason)
+	require.NotNil(t, got[2].EndTime)
+	require.True(t, end.Equal(*got[2].EndTime))
 	want := auditRows(now)[1]
-	require.True(t, want.TriggerTime.Equal(got[1].TriggerTime))
-	require.True(t, want.StartTime.Equal(got[1].StartTime))
-	require.Equal(t, want.FromVersion, got[1].FromVersion)
-	require.Equal(t, want.ToVersion, got[1].ToVersion)
-	require.Equal(t, want.Decision, got[1].Decision)
-	require.Equal(t, want.Score, got[1].Score)
-	require.Equal(t, want.Strategy, got[1].Strategy)
+	require.True(t, want.TriggerTime.Equal(got[2].TriggerTime))
+	require.True(t, want.StartTime.Equal(got[2].StartTime))
+	require.Equal(t, want.FromVersion, got[2].FromVersion)
+	require.Equal(t, want.ToVersion, got[2].ToVersion)
+	require.Equal(t, want.Decision, got[2].Decision)
+	require.Equal(t, want.Score, got[2].Score)
+	require.Equal(t, want.Strategy, got[2].Strategy)
 
 	require.NoError(t, s.Finish(ctx, "rb-2", now, false, "not recovered"))
 	got, err = s.List(ctx, now.Add(-90*time.Minute))
 	require.NoError(t, err)
-	require.Len(t, got, 1)
-	require.Equal(t, "not recovered", got[0].Reason)
+	require.Len(t, got, 2)
+	require.Equal(t, "not recovered", got[1].Reason)
 }
 
 func TestSQLiteAuditRoundTrip(t *testing.T) {
@@ -86,7 +92,7 @@ func TestSQLiteAuditRoundTrip(t *testing.T) {
 	defer s.Close()
 	got, err := s.List(ctx, now.Add(-30*24*time.Hour))
 	require.NoError(t, err)
-	require.Len(t, got, 3)
+	require.Len(t, got, 4)
 }
 
 func TestOpenSQLiteAuditErrors(t *testing.T) {
@@ -138,20 +144,26 @@ func TestPostgresAuditIntegration(t *testing.T) {
 		duration              *float64
 		success               bool
 	}
-	var got []row
+	var ids []string
+	got := map[string]row{}
 	for rows.Next() {
 		var r row
 		require.NoError(t, rows.Scan(&r.id, &r.service, &r.from, &r.to, &r.duration, &r.success))
-		got = append(got, r)
+		ids = append(ids, r.id)
+		got[r.id] = r
 	}
 	require.NoError(t, rows.Err())
-	require.Len(t, got, 2, "the 8-day-old row is outside the window")
-	require.Equal(t, "rb-2", got[0].id)
-	require.False(t, got[0].success)
-	require.NotNil(t, got[0].duration)
-	require.InDelta(t, float64(time.Hour-time.Second)/float64(time.Second), *got[0].duration, 1e-6)
-	require.Equal(t, row{id: "rb-1", service: "payment", from: "5", to: "4", duration: got[1].duration, success: true}, got[1])
-	require.InDelta(t, 23.0, *got[1].duration, 1e-6)
+	// The seed orders by trigger time only: an incident's escalations tie.
+	require.Len(t, ids, 3, "the 8-day-old row is outside the window")
+	require.ElementsMatch(t, []string{"rb-2", "rb-2-2"}, ids[:2])
+	require.Equal(t, "rb-1", ids[2])
+	require.False(t, got["rb-2"].success)
+	require.NotNil(t, got["rb-2"].duration)
+	require.InDelta(t, float64(time.Hour-time.Second)/float64(time.Second), *got["rb-2"].duration, 1e-6)
+	require.Nil(t, got["rb-2-2"].duration, "never finished")
+	rb1 := got["rb-1"]
+	require.Equal(t, row{id: "rb-1", service: "payment", from: "5", to: "4", duration: rb1.duration, success: true}, rb1)
+	require.InDelta(t, 23.0, *rb1.duration, 1e-6)
 }
 
 func TestOpenAuditDefaultsToSQLite(t *testing.T) {
