@@ -4,8 +4,9 @@
 # the real demo stack (local Kubernetes, PostgreSQL, Prometheus, payment v1),
 # runs the shipped drills with the rollback engine guarding the service (bad
 # image, bad config on the canary track, pod kill, network partition, data
-# corruption), writes the reports and the published site, prints where they
-# are, and tears it all down (KEEP=1 keeps the cluster).
+# corruption, a release that corrupts data), writes the reports and the
+# published site, prints where they are, and tears it all down (KEEP=1 keeps
+# the cluster).
 #
 # Outputs:
 #   _out/demo/junit.xml         one testsuite per drill (this demo's drills)
@@ -87,8 +88,8 @@ else
 	note 2
 fi
 
-echo "==> drills: pod kill, network partition (5 minutes), data corruption"
-run "$DRILLS/pod-kill.yaml" "$DRILLS/network-partition-weekly.yaml" "$DRILLS/data-corruption.yaml"
+echo "==> drills: pod kill, network partition (5 minutes), data corruption, a release that corrupts data"
+run "$DRILLS/pod-kill.yaml" "$DRILLS/network-partition-weekly.yaml" "$DRILLS/data-corruption.yaml" "$DRILLS/corrupt-release.yaml"
 
 echo "==> reports of this demo's drills"
 # In the order the drills ran (file times), not by name.

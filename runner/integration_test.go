@@ -286,7 +286,7 @@ func (b *syncBuffer) String() string {
 // corrupted ledger the engine restores.
 func TestRunShippedDrills(t *testing.T) {
 	st, cs := stackClient(t)
-	for _, file := range []string{"bad-config.yaml", "pod-kill.yaml", "network-partition-weekly.yaml", "data-corruption.yaml"} {
+	for _, file := range []string{"bad-config.yaml", "pod-kill.yaml", "network-partition-weekly.yaml", "data-corruption.yaml", "corrupt-release.yaml"} {
 		t.Run(strings.TrimSuffix(file, ".yaml"), func(t *testing.T) {
 			if file == "bad-config.yaml" { // pushes to the canary track
 				cfg, err := st.Cluster().RESTConfig()
@@ -312,6 +312,30 @@ func TestRunShippedDrills(t *testing.T) {
 			require.Equal(t, drills.VerdictPassed, res.Verdict, res.Reason)
 			require.NotNil(t, res.MTTR)
 			require.Positive(t, kinds(res)[drills.EventProof], "the fault was proven")
+			if file == "corrupt-release.yaml" {
+				// The revert stops the corruption, then the restore repairs
+				// the ledger; both are audited (newest first) with the
+				// incident's versions.
+				var done []drills.AuditRecord
+				var strategies []string
+				for _, a := range res.Audit {
+					if a.Success {
+						done = append(done, a)
+						strategies = append(strategies, a.Strategy)
+					}
+				}
+				require.Equal(t, []string{"restore", "revert"}, strategies, "%+v", res.Audit)
+				for _, a := range done {
+					require.Equal(t, "payment:v2-corrupt", a.FromVersion)
+					require.Equal(t, "payment:v1", a.ToVersion)
+				}
+				for _, a := range res.Audit {
+					require.NotNil(t, a.EndTime)
+					require.False(t, a.StartTime.Before(a.TriggerTime), "%+v", a)
+					require.False(t, a.EndTime.Before(a.StartTime), "%+v", a)
+				}
+				require.True(t, done[0].StartTime.After(*done[1].EndTime), "the restore follows the revert: %+v", done)
+			}
 			requireRestored(t, cs)
 		})
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func TestValidateMixedReportsEachBadFile(t *testing.T) {
 	require.Equal(t, ExitFailed, code)
 	require.Contains(t, errOut, "invalid-bad-cron.yaml:11: spec.schedule")
 	require.Contains(t, errOut, "invalid-bad-promql.yaml:12: spec.guard.rules[0].expr")
-	require.Contains(t, errOut, "2 of 8 file(s) invalid")
+	require.Contains(t, errOut, fmt.Sprintf("2 of %d file(s) invalid", len(files)))
 }
 
 func TestValidateMissingFile(t *testing.T) {
