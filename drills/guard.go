@@ -258,6 +258,7 @@ type HumanSettings struct {
 	// WebhookURL receives a JSON notification. Only loopback and in-cluster
 	// addresses are allowed in drills run here.
 	WebhookURL string `json:"webhookURL,omitempty" yaml:"webhookURL,omitempty"`
-	// PauseRollout pauses the Deployment (default true).
+	// PauseRollout pauses the workload, a Deployment or an Argo Rollout
+	// (spec.paused; default true).
 	PauseRollout *bool `json:"pauseRollout,omitempty" yaml:"pauseRollout,omitempty"`
 }

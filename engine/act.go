@@ -24,7 +24,7 @@ type Strategy interface {
 // Target is the workload a strategy acts on.
 type Target struct {
 	// Kind is the workload's kind: Deployment (default) or Rollout (Argo
-	// Rollouts; only revert and human act on it).
+	// Rollouts; only revert, restore and human act on it).
 	Kind drills.TargetKind
 	// Namespace and Deployment name the workload (a Rollout's name for a
 	// Rollout).
@@ -139,7 +139,9 @@ func NewStrategy(s drills.Strategy, deps Deps) (Strategy, error) {
 		if err := needClient(); err != nil {
 			return nil, err
 		}
-		return NewHuman(deps.Client, s.Human), nil
+		h := NewHuman(deps.Client, s.Human)
+		h.dyn = deps.Dynamic
+		return h, nil
 	}
 	return nil, fmt.Errorf("unknown strategy %q", s.Name)
 }

@@ -406,14 +406,15 @@ func TestNewGuardErrors(t *testing.T) {
 	rollout.Kind = drills.TargetRollout
 	_, err = NewGuard(kubePolicy(), rollout, WithKubernetes(fake.NewClientset()))
 	require.ErrorContains(t, err, "guard a Rollout with rules")
-	_, err = NewGuard(rulePolicy(), rollout, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)))
-	require.ErrorContains(t, err, "strategy human does not act on a Rollout yet")
-	onlyRevert := rulePolicy()
-	onlyRevert.Strategies = onlyRevert.Strategies[:1]
-	g, err := NewGuard(onlyRevert, rollout, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)), WithDynamic(dynfake.NewSimpleDynamicClient(runtime.NewScheme())))
-	require.NoError(t, err)
+	shrinks := rulePolicy()
+	shrinks.Strategies = append(shrinks.Strategies, drills.Strategy{Name: drills.StrategyShrink})
+	_, err = NewGuard(shrinks, rollout, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)))
+	require.ErrorContains(t, err, "strategy shrink does not act on a Rollout yet")
+	g, err := NewGuard(rulePolicy(), rollout, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)), WithDynamic(dynfake.NewSimpleDynamicClient(runtime.NewScheme())))
+	require.NoError(t, err, "revert and human act on a Rollout")
 	require.Nil(t, g.watch, "a Rollout has no Deployment to watch")
 	require.NotNil(t, g.strategies[0].(*Revert).dyn)
+	require.NotNil(t, g.strategies[1].(*Human).dyn)
 	other := guardTarget
 	other.Kind = "StatefulSet"
 	_, err = NewGuard(rulePolicy(), other, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)))

@@ -13,21 +13,25 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/firedrill/firedrill/drills"
 )
 
-// Human hands the incident over to a human: it pauses the Deployment (when
-// the settings say so), POSTs a JSON notification to the webhook (if one is
-// set) and records a Warning Event on the Deployment. The Event is named
+// Human hands the incident over to a human: it pauses the workload (when
+// the settings say so: spec.paused of the Deployment, or of the Argo
+// Rollout for a Rollout target), POSTs a JSON notification to the webhook
+// (if one is set) and records a Warning Event on the workload. The Event is named
 // after the incident and written last, so it marks the hand-over as done: a
 // retry that finds it changes nothing. A crash between the webhook and the
 // Event repeats the webhook on retry (at least once; the Idempotency-Key
 // header carries the incident for receivers to deduplicate).
 type Human struct {
 	client  kubernetes.Interface
+	dyn     dynamic.Interface // for Rollout targets
 	webhook string
 	pause   bool
 	http    *http.Client
@@ -69,19 +73,65 @@ func (h *Human) Act(ctx context.Context, t Target, d Decision) (Outcome, error) 
 	return logged(ctx, t, func() (Outcome, error) { return h.act(ctx, t, d) })
 }
 
-func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) {
-	out := Outcome{Strategy: drills.StrategyHuman}
+// workload is what the human strategy needs of its target.
+type workload struct {
+	ref    corev1.ObjectReference
+	paused bool
+	pause  func(ctx context.Context) error
+}
+
+// workload reads the target: a Deployment, or an Argo Rollout.
+func (h *Human) workload(ctx context.Context, t Target) (workload, error) {
+	patch := []byte(`{"spec":{"paused":true}}`)
+	if t.Kind == drills.TargetRollout {
+		if h.dyn == nil {
+			return workload{}, fmt.Errorf("human: %s/%s is an Argo Rollout and the engine has no dynamic client: %w", t.Namespace, t.Deployment, ErrRefused)
+		}
+		ri := h.dyn.Resource(rolloutGVR).Namespace(t.Namespace)
+		ro, err := ri.Get(ctx, t.Deployment, metav1.GetOptions{})
+		if err != nil {
+			return workload{}, fmt.Errorf("human: get Rollout %s/%s: %w", t.Namespace, t.Deployment, err)
+		}
+		paused, _, _ := unstructured.NestedBool(ro.Object, "spec", "paused")
+		return workload{
+			ref: corev1.ObjectReference{Kind: "Rollout", APIVersion: rolloutGVR.GroupVersion().String(), Namespace: t.Namespace,
+				Name: ro.GetName(), UID: ro.GetUID(), ResourceVersion: ro.GetResourceVersion()},
+			paused: paused,
+			pause: func(ctx context.Context) error {
+				_, err := ri.Patch(ctx, ro.GetName(), types.MergePatchType, patch, metav1.PatchOptions{})
+				return err
+			},
+		}, nil
+	}
 	deps := h.client.AppsV1().Deployments(t.Namespace)
 	dep, err := deps.Get(ctx, t.Deployment, metav1.GetOptions{})
 	if err != nil {
-		return out, fmt.Errorf("human: get deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+		return workload{}, fmt.Errorf("human: get deployment %s/%s: %w", t.Namespace, t.Deployment, err)
 	}
+	return workload{
+		ref: corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: t.Namespace,
+			Name: dep.Name, UID: dep.UID, ResourceVersion: dep.ResourceVersion},
+		paused: dep.Spec.Paused,
+		pause: func(ctx context.Context) error {
+			_, err := deps.Patch(ctx, dep.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+			return err
+		},
+	}, nil
+}
+
+func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) {
+	out := Outcome{Strategy: drills.StrategyHuman}
+	w, err := h.workload(ctx, t)
+	if err != nil {
+		return out, err
+	}
+	kind := strings.ToLower(w.ref.Kind)
 	incident := t.IncidentID
 	if incident == "" {
 		incident = fmt.Sprintf("%d", d.Time.Unix())
 	}
 	events := h.client.CoreV1().Events(t.Namespace)
-	eventName := dep.Name + ".firedrill-" + dnsLabel(incident)
+	eventName := w.ref.Name + ".firedrill-" + dnsLabel(incident)
 	_, err = events.Get(ctx, eventName, metav1.GetOptions{})
 	notified := err == nil
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -90,14 +140,14 @@ func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) 
 
 	if notified {
 		// Done before; a human may have resumed the rollout since, so the
-		// Deployment is left as it is.
+		// workload is left as it is.
 		out.AlreadyDone = true
 		out.Message = fmt.Sprintf("already done: incident %s was handed over (event %s)", incident, eventName)
 		return out, nil
 	}
-	if h.pause && !dep.Spec.Paused {
-		if _, err := deps.Patch(ctx, dep.Name, types.MergePatchType, []byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{}); err != nil {
-			return out, fmt.Errorf("human: pause deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+	if h.pause && !w.paused {
+		if err := w.pause(ctx); err != nil {
+			return out, fmt.Errorf("human: pause %s %s/%s: %w", kind, t.Namespace, t.Deployment, err)
 		}
 	}
 	if h.webhook != "" {
@@ -113,15 +163,14 @@ func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) 
 	}
 	now := h.now()
 	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Name: eventName, Namespace: t.Namespace},
-		InvolvedObject: corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: t.Namespace,
-			Name: dep.Name, UID: dep.UID, ResourceVersion: dep.ResourceVersion},
-		Reason: EventReasonHuman, Message: msg, Type: corev1.EventTypeWarning,
+		ObjectMeta:     metav1.ObjectMeta{Name: eventName, Namespace: t.Namespace},
+		InvolvedObject: w.ref,
+		Reason:         EventReasonHuman, Message: msg, Type: corev1.EventTypeWarning,
 		Source:         corev1.EventSource{Component: "firedrill"},
 		FirstTimestamp: metav1.NewTime(now), LastTimestamp: metav1.NewTime(now), Count: 1,
 	}
 	if _, err := events.Create(ctx, ev, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return out, fmt.Errorf("human: record event on deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+		return out, fmt.Errorf("human: record event on %s %s/%s: %w", kind, t.Namespace, t.Deployment, err)
 	}
 	out.Message = fmt.Sprintf("handed incident %s over to a human (paused: %t, webhook: %t)", incident, h.pause, h.webhook != "")
 	return out, nil

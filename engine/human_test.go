@@ -11,6 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	dynfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/firedrill/firedrill/drills"
@@ -129,4 +132,40 @@ func TestDNSLabel(t *testing.T) {
 	require.Len(t, dnsLabel(string(make([]byte, 100))+"x"), 1)
 	long := dnsLabel(strings.Repeat("b", 62) + "-c")
 	require.Equal(t, strings.Repeat("b", 62), long, "cut at 63 without a trailing dash")
+}
+
+func TestHumanPausesRollout(t *testing.T) {
+	ctx := context.Background()
+	c := fake.NewClientset()
+	dyn := dynfake.NewSimpleDynamicClient(runtime.NewScheme(), testRollout(t, "v2", 2))
+	s, err := NewStrategy(drills.Strategy{Name: drills.StrategyHuman}, Deps{Client: c, Dynamic: dyn})
+	require.NoError(t, err)
+	d := Decision{Action: ActionRequireHuman, Reason: "require-human: score 0.500"}
+	out, err := s.Act(ctx, rolloutTarget, d)
+	require.NoError(t, err)
+	require.False(t, out.AlreadyDone)
+	paused, _, _ := unstructured.NestedBool(getRollout(t, dyn).Object, "spec", "paused")
+	require.True(t, paused, "the Rollout is paused")
+	evs, err := c.CoreV1().Events(testNS).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, evs.Items, 1)
+	ref := evs.Items[0].InvolvedObject
+	require.Equal(t, "Rollout", ref.Kind)
+	require.Equal(t, "argoproj.io/v1alpha1", ref.APIVersion)
+	require.Equal(t, testDep, ref.Name)
+	require.Equal(t, "ro-uid", string(ref.UID))
+
+	out, err = s.Act(ctx, rolloutTarget, d)
+	require.NoError(t, err)
+	require.True(t, out.AlreadyDone, out.Message)
+
+	// Without a dynamic client a Rollout is refused, not mistaken for a
+	// Deployment.
+	_, err = NewHuman(c, nil).Act(ctx, rolloutTarget, d)
+	require.ErrorIs(t, err, ErrRefused)
+	// A missing Rollout is an error that names it.
+	gone := rolloutTarget
+	gone.Deployment = "missing"
+	_, err = s.Act(ctx, gone, d)
+	require.ErrorContains(t, err, "get Rollout "+testNS+"/missing")
 }

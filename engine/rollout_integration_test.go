@@ -30,7 +30,8 @@ var rolloutsGVR = schema.GroupVersionResource{Group: "argoproj.io", Version: "v1
 // at Argo's documented 5-minute interval, so Argo itself does not act
 // within the test), and checks that the engine's revert aborts and undoes
 // it: the Rollout's template is payment:v1 again, the Rollout settles
-// Healthy on the old ReplicaSet, and no v2-buggy pod is left.
+// Healthy on the old ReplicaSet, and no v2-buggy pod is left. Then the
+// human strategy pauses the Rollout.
 func TestRevertArgoRollout(t *testing.T) {
 	toolDir := argorollouts.DefaultDir()
 	testenv.Integration(t, argorollouts.Binary(toolDir))
@@ -137,6 +138,26 @@ func TestRevertArgoRollout(t *testing.T) {
 	o, err = ro.Get(ctx, name, metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Equal(t, "payment:v1", rolloutImage(o))
+
+	// Handing over to a human pauses the Rollout, and the controller
+	// reports it paused; the Event names the Rollout.
+	h, err := engine.NewStrategy(drills.Strategy{Name: drills.StrategyHuman}, engine.Deps{Client: cs, Dynamic: dyn})
+	require.NoError(t, err)
+	out, err = h.Act(ctx, target, engine.Decision{Action: engine.ActionRequireHuman, Reason: "integration test hand-over"})
+	require.NoError(t, err)
+	require.False(t, out.AlreadyDone, out.Message)
+	const event = name + ".firedrill-it-rollout"
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Events(stack.Namespace).Delete(context.Background(), event, metav1.DeleteOptions{})
+	})
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		o, err := ro.Get(ctx, name, metav1.GetOptions{})
+		return err == nil && status(o, "phase") == "Paused", err
+	}), "the controller reports the Rollout Paused")
+	ev, err := cs.CoreV1().Events(stack.Namespace).Get(ctx, event, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "Rollout", ev.InvolvedObject.Kind)
+	require.Equal(t, engine.EventReasonHuman, ev.Reason)
 }
 
 func rolloutImage(o *unstructured.Unstructured) string {
