@@ -182,6 +182,18 @@ const (
 	StrategyHuman         StrategyName = "human"
 )
 
+// ActsOnRollout tells whether the strategy can act on an Argo Rollouts
+// Rollout target: revert (abort and undo), restore (its hooks do not touch
+// the workload) and human (spec.paused). traffic-switch and shrink work on
+// a Deployment's ReplicaSets.
+func (n StrategyName) ActsOnRollout() bool {
+	switch n {
+	case StrategyRevert, StrategyRestore, StrategyHuman:
+		return true
+	}
+	return false
+}
+
 // Strategy is one allowed action with its settings. Only the settings
 // block that matches Name may be set.
 type Strategy struct {

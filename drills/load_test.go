@@ -83,6 +83,7 @@ func TestInvalidDrills(t *testing.T) {
 		{"bandwidth-rate", 12, "spec.faults[0].network.rate", "1mbps"},
 		{"labels-list", 13, "spec.faults[0].selector.labels", "got a list, want a mapping"},
 		{"duplicate-key", 9, "spec.target.name", "already defined"},
+		{"rollout-shrink", 17, "spec.guard.strategies[1].name", "does not act on a Rollout target"},
 	}
 	files, err := filepath.Glob("testdata/invalid-*.yaml")
 	require.NoError(t, err)
@@ -235,4 +236,46 @@ func BenchmarkLoadExample(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestRolloutGuardRefusesDeploymentSignals checks that what reads a
+// Deployment's ReplicaSets is refused for a Rollout target, at its line.
+func TestRolloutGuardRefusesDeploymentSignals(t *testing.T) {
+	src := `apiVersion: firedrill.dev/v1alpha1
+kind: Drill
+metadata:
+  name: r
+spec:
+  target:
+    kind: Rollout
+    namespace: demo
+    name: payment
+  guard:
+    kubernetes:
+      crashLoop: true
+    statistical:
+      method: sprt
+    strategies:
+      - name: traffic-switch
+        trafficSwitch:
+          stableSelector: {track: stable}
+  faults:
+    - type: pod-kill
+`
+	_, err := Load("rollout.yaml", []byte(src))
+	var list ErrorList
+	require.True(t, errors.As(err, &list), "%v", err)
+	paths := map[string]int{}
+	for _, fe := range list {
+		paths[fe.Path] = fe.Line
+	}
+	require.Equal(t, map[string]int{
+		"spec.guard.kubernetes":         11,
+		"spec.guard.statistical":        13,
+		"spec.guard.strategies[0].name": 16,
+	}, paths)
+
+	// The same guard on a Deployment is fine.
+	_, err = Load("deployment.yaml", []byte(strings.Replace(src, "    kind: Rollout\n", "", 1)))
+	require.NoError(t, err)
 }

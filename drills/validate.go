@@ -54,6 +54,9 @@ func (d *Drill) Validate() error {
 	}
 	if s.Guard != nil {
 		validateGuard(e, s.Guard)
+		if s.Target.Kind == TargetRollout {
+			validateRolloutGuard(e, s.Guard)
+		}
 	}
 	if len(s.Faults) == 0 {
 		e.add("spec.faults", "a drill needs at least one fault")
@@ -216,6 +219,23 @@ func validateGuard(e *errs, g *Guard) {
 	positive(e, "spec.guard.verifyWindow", g.VerifyWindow)
 	if g.MaxAttempts < 0 {
 		e.add("spec.guard.maxAttempts", "must be at least 1, got %d", g.MaxAttempts)
+	}
+}
+
+// validateRolloutGuard refuses, for an Argo Rollouts target, what reads a
+// Deployment's ReplicaSets (the engine refuses them too).
+func validateRolloutGuard(e *errs, g *Guard) {
+	const why = "reads a Deployment's ReplicaSets; a Rollout target is guarded by rules"
+	if g.Kubernetes != nil {
+		e.add("spec.guard.kubernetes", "the Kubernetes signals are not supported for a Rollout target: it %s", why)
+	}
+	if g.Statistical != nil {
+		e.add("spec.guard.statistical", "the statistical test is not supported for a Rollout target: it %s", why)
+	}
+	for i, s := range g.Strategies {
+		if s.Name != "" && !s.Name.ActsOnRollout() {
+			e.add(fmt.Sprintf("spec.guard.strategies[%d].name", i), "strategy %s does not act on a Rollout target: use revert (abort and undo), restore or human", s.Name)
+		}
 	}
 }
 

@@ -160,9 +160,7 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 		return nil, fmt.Errorf("guard: the Kubernetes signals and the statistical test read a Deployment's ReplicaSets; guard a Rollout with rules")
 	case rollout:
 		for _, s := range policy.Strategies {
-			switch s.Name {
-			case drills.StrategyRevert, drills.StrategyRestore, drills.StrategyHuman:
-			default:
+			if !s.Name.ActsOnRollout() {
 				return nil, fmt.Errorf("guard: strategy %s does not act on a Rollout yet; list revert (it aborts and undoes the Rollout), restore or human", s.Name)
 			}
 		}
