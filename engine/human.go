@@ -58,8 +58,11 @@ const EventReasonHuman = "FiredrillNeedsHuman"
 
 // Notification is the webhook's JSON body.
 type Notification struct {
-	Incident   string  `json:"incident"`
-	Namespace  string  `json:"namespace"`
+	Incident  string `json:"incident"`
+	Namespace string `json:"namespace"`
+	// Kind is the workload's kind, Deployment or Rollout; Deployment
+	// names it either way.
+	Kind       string  `json:"kind"`
 	Deployment string  `json:"deployment"`
 	Action     Action  `json:"action"`
 	Score      float64 `json:"score"`
@@ -151,7 +154,7 @@ func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) 
 		}
 	}
 	if h.webhook != "" {
-		n := Notification{Incident: incident, Namespace: t.Namespace, Deployment: t.Deployment, Action: d.Action,
+		n := Notification{Incident: incident, Namespace: t.Namespace, Kind: w.ref.Kind, Deployment: t.Deployment, Action: d.Action,
 			Score: d.Score, Confidence: d.Confidence, Reason: d.Reason, Paused: h.pause}
 		if err := h.post(ctx, incident, n); err != nil {
 			return out, err

@@ -62,7 +62,7 @@ func TestHumanPausesNotifiesOnce(t *testing.T) {
 	require.False(t, out.AlreadyDone)
 	require.True(t, getDeployment(t, c).Spec.Paused)
 	require.Equal(t, 1, sink.count())
-	require.Equal(t, Notification{Incident: "inc-1", Namespace: testNS, Deployment: testDep, Action: ActionRequireHuman,
+	require.Equal(t, Notification{Incident: "inc-1", Namespace: testNS, Kind: "Deployment", Deployment: testDep, Action: ActionRequireHuman,
 		Score: 0.64, Confidence: 0.64, Reason: d.Reason, Paused: true}, sink.got[0])
 	require.Equal(t, "inc-1", sink.keys[0])
 	evs, err := c.CoreV1().Events(testNS).List(ctx, metav1.ListOptions{})
@@ -138,12 +138,18 @@ func TestHumanPausesRollout(t *testing.T) {
 	ctx := context.Background()
 	c := fake.NewClientset()
 	dyn := dynfake.NewSimpleDynamicClient(runtime.NewScheme(), testRollout(t, "v2", 2))
-	s, err := NewStrategy(drills.Strategy{Name: drills.StrategyHuman}, Deps{Client: c, Dynamic: dyn})
+	sink := &webhookSink{}
+	srv := httptest.NewServer(sink) // loopback only
+	defer srv.Close()
+	s, err := NewStrategy(drills.Strategy{Name: drills.StrategyHuman, Human: &drills.HumanSettings{WebhookURL: srv.URL}}, Deps{Client: c, Dynamic: dyn})
 	require.NoError(t, err)
 	d := Decision{Action: ActionRequireHuman, Reason: "require-human: score 0.500"}
 	out, err := s.Act(ctx, rolloutTarget, d)
 	require.NoError(t, err)
 	require.False(t, out.AlreadyDone)
+	require.Equal(t, 1, sink.count())
+	require.Equal(t, "Rollout", sink.got[0].Kind)
+	require.Equal(t, testDep, sink.got[0].Deployment)
 	paused, _, _ := unstructured.NestedBool(getRollout(t, dyn).Object, "spec", "paused")
 	require.True(t, paused, "the Rollout is paused")
 	evs, err := c.CoreV1().Events(testNS).List(ctx, metav1.ListOptions{})
