@@ -86,6 +86,28 @@ func (r *Restore) Snapshot(ctx context.Context) error {
 	return nil
 }
 
+// TakeSnapshots runs the SnapshotSQL of every restore strategy of the
+// policy that has one, in order, and returns how many it ran. It is the
+// hook before a risky change: the drill runner calls it just before the
+// fault, and `firedrill snapshot` before a release.
+func TakeSnapshots(ctx context.Context, g drills.Guard) (int, error) {
+	n := 0
+	for i, s := range g.Strategies {
+		if s.Name != drills.StrategyRestore || s.Restore == nil || s.Restore.SnapshotSQL == "" {
+			continue
+		}
+		r, err := NewRestore(s.Restore)
+		if err != nil {
+			return n, fmt.Errorf("strategies[%d]: %w", i, err)
+		}
+		if err := r.Snapshot(ctx); err != nil {
+			return n, fmt.Errorf("strategies[%d]: %w", i, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 // Act implements Strategy.
 func (r *Restore) Act(ctx context.Context, t Target, d Decision) (Outcome, error) {
 	return logged(ctx, t, func() (Outcome, error) { return r.act(ctx, t, d) })

@@ -58,7 +58,18 @@ func TestRestoreIntegration(t *testing.T) {
 	}
 	r, err := NewRestore(settings)
 	require.NoError(t, err)
-	require.NoError(t, r.Snapshot(ctx))
+	// The policy's hook before a risky change runs the one snapshot.
+	policy := drills.Guard{Strategies: []drills.Strategy{{Name: drills.StrategyRevert}, {Name: drills.StrategyRestore, Restore: settings}, {Name: drills.StrategyHuman}}}
+	n, err := TakeSnapshots(ctx, policy)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	var snapped int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT SUM(balance) FROM accounts_snapshot`).Scan(&snapped))
+	require.EqualValues(t, 300, snapped)
+	broken := *settings
+	broken.SnapshotSQL = `SELECT * FROM no_such_table`
+	_, err = TakeSnapshots(ctx, drills.Guard{Strategies: []drills.Strategy{{Name: drills.StrategyRevert}, {Name: drills.StrategyRestore, Restore: &broken}}})
+	require.ErrorContains(t, err, "strategies[1]: restore: snapshot")
 
 	out, err := r.Act(ctx, testTarget, Decision{})
 	require.NoError(t, err)

@@ -15,17 +15,11 @@ import (
 func (run *Run) inject(ctx context.Context) error {
 	d := run.drill
 	if run.guard {
-		for _, s := range d.Spec.Guard.Strategies {
-			if s.Name != drills.StrategyRestore || s.Restore == nil {
-				continue
-			}
-			rs, err := engine.NewRestore(s.Restore)
-			if err != nil {
-				return fmt.Errorf("restore strategy: %w", err)
-			}
-			if err := rs.Snapshot(ctx); err != nil {
-				return fmt.Errorf("restore strategy: snapshot before the fault: %w", err)
-			}
+		n, err := engine.TakeSnapshots(ctx, *d.Spec.Guard)
+		if err != nil {
+			return fmt.Errorf("restore strategy: snapshot before the fault: %w", err)
+		}
+		if n > 0 {
 			run.event(drills.EventNote, run.r.now(), "engine's restore snapshot taken before the fault", nil)
 		}
 	}

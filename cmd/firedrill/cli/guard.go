@@ -53,6 +53,9 @@ strategies, audits every action and verifies the recovery.
 With --lease-name only the replica that holds the coordination.k8s.io Lease
 acts, and the Lease is released on shutdown.
 
+Guard does not take the restore strategies' snapshots: run firedrill snapshot
+on the same files as the release's step before the rollout.
+
 Exit codes: 0 stopped by a signal, 2 the engine could not run (bad usage,
 unreadable or invalid drill file, no cluster, no audit store).`,
 		Example: `  firedrill guard --prometheus http://127.0.0.1:9090 drills/examples/bad-image.yaml
