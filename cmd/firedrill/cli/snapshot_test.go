@@ -3,14 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/require"
 
 	"github.com/firedrill/firedrill/clusters/local/postgres/pgtest"
@@ -18,21 +16,7 @@ import (
 
 func runSnapshotCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	root := &cobra.Command{Use: "firedrill", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newSnapshotCmd())
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(append([]string{"snapshot"}, args...))
-	err := root.Execute()
-	if err == nil {
-		return ExitOK, out.String(), errOut.String()
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code, out.String(), errOut.String() + err.Error()
-	}
-	return ExitError, out.String(), errOut.String() + err.Error()
+	return runSub(t, newSnapshotCmd(), args...)
 }
 
 const snapshotDrill = `apiVersion: firedrill.dev/v1alpha1
