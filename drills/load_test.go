@@ -110,6 +110,19 @@ func TestInvalidDrills(t *testing.T) {
 	}
 }
 
+// errorLines maps each field path of err, which must be an ErrorList, to
+// its line.
+func errorLines(t *testing.T, err error) map[string]int {
+	t.Helper()
+	var list ErrorList
+	require.True(t, errors.As(err, &list), "want an ErrorList, got %T: %v", err, err)
+	paths := map[string]int{}
+	for _, fe := range list {
+		paths[fe.Path] = fe.Line
+	}
+	return paths
+}
+
 func TestLoadReportsAllErrors(t *testing.T) {
 	src := `apiVersion: firedrill.dev/v1alpha1
 kind: Drill
@@ -126,18 +139,12 @@ spec:
     errorRate: -1
 `
 	_, err := Load("multi.yaml", []byte(src))
-	var list ErrorList
-	require.True(t, errors.As(err, &list))
-	paths := map[string]int{}
-	for _, fe := range list {
-		paths[fe.Path] = fe.Line
-	}
 	require.Equal(t, map[string]int{
 		"metadata.name":                      4,
 		"spec.target.name":                   6,
 		"spec.faults[0].network.lossPercent": 11,
 		"spec.slo.errorRate":                 13,
-	}, paths)
+	}, errorLines(t, err))
 }
 
 func TestLoadEdgeCases(t *testing.T) {
@@ -263,17 +270,11 @@ spec:
     - type: pod-kill
 `
 	_, err := Load("rollout.yaml", []byte(src))
-	var list ErrorList
-	require.True(t, errors.As(err, &list), "%v", err)
-	paths := map[string]int{}
-	for _, fe := range list {
-		paths[fe.Path] = fe.Line
-	}
 	require.Equal(t, map[string]int{
 		"spec.guard.kubernetes":         11,
 		"spec.guard.statistical":        13,
 		"spec.guard.strategies[0].name": 16,
-	}, paths)
+	}, errorLines(t, err))
 
 	// The same guard on a Deployment is fine.
 	_, err = Load("deployment.yaml", []byte(strings.Replace(src, "    kind: Rollout\n", "", 1)))
