@@ -87,23 +87,36 @@ type guardPlan struct {
 	prom   string
 }
 
-func loadGuardPlans(f *guardFlags, files []string) ([]guardPlan, error) {
-	var plans []guardPlan
+// guardedDrills loads the files and keeps the drills whose guard is
+// enabled, in order; the first invalid file is the error.
+func guardedDrills(files []string) ([]*drills.Drill, error) {
+	var out []*drills.Drill
 	for _, file := range files {
 		ds, err := drills.LoadFile(file)
 		if err != nil {
 			return nil, err
 		}
 		for _, d := range ds {
-			if !d.GuardEnabled() {
-				continue
+			if d.GuardEnabled() {
+				out = append(out, d)
 			}
-			p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus}
-			if p.prom == "" && d.Spec.Prometheus != nil {
-				p.prom = d.Spec.Prometheus.URL
-			}
-			plans = append(plans, p)
 		}
+	}
+	return out, nil
+}
+
+func loadGuardPlans(f *guardFlags, files []string) ([]guardPlan, error) {
+	ds, err := guardedDrills(files)
+	if err != nil {
+		return nil, err
+	}
+	var plans []guardPlan
+	for _, d := range ds {
+		p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus}
+		if p.prom == "" && d.Spec.Prometheus != nil {
+			p.prom = d.Spec.Prometheus.URL
+		}
+		plans = append(plans, p)
 	}
 	if len(plans) == 0 {
 		return nil, errors.New("guard: no drill with the guard enabled in the given files")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
 )
 
@@ -48,13 +47,9 @@ func runSnapshot(cmd *cobra.Command, f *snapshotFlags, files []string) error {
 	if f.timeout <= 0 {
 		return fmt.Errorf("snapshot: --timeout must be positive, got %s", f.timeout)
 	}
-	var ds []*drills.Drill
-	for _, file := range files {
-		loaded, err := drills.LoadFile(file)
-		if err != nil {
-			return err
-		}
-		ds = append(ds, loaded...)
+	ds, err := guardedDrills(files)
+	if err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	if ctx == nil {
@@ -64,9 +59,6 @@ func runSnapshot(cmd *cobra.Command, f *snapshotFlags, files []string) error {
 	defer cancel()
 	total := 0
 	for _, d := range ds {
-		if !d.GuardEnabled() {
-			continue
-		}
 		start := time.Now()
 		n, err := engine.TakeSnapshots(ctx, *d.Spec.Guard)
 		if err != nil {
