@@ -140,6 +140,9 @@ func (run *Run) preflight(ctx context.Context) error {
 			return fmt.Errorf("prometheus %s is not answering: %w", d.Spec.Prometheus.URL, err)
 		}
 		run.prom = api
+		if err := run.checkScrape(ctx, t.Namespace, dep.Spec.Selector); err != nil {
+			return err
+		}
 	} else if run.guard && len(d.Spec.Guard.Rules) > 0 {
 		return errors.New("the guard has PromQL rules but the drill names no spec.prometheus.url")
 	}
