@@ -19,14 +19,13 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
 )
 
 type guardFlags struct {
-	kubeconfig     string
+	kube           *kubeFlags
 	prometheus     string
 	auditDSN       string
 	leaseNamespace string
@@ -40,9 +39,9 @@ type guardFlags struct {
 // newGuardCmd is `firedrill guard`: the rollback engine as a long-running
 // process (in-cluster or beside a drill).
 func newGuardCmd() *cobra.Command {
-	f := &guardFlags{}
+	f := &guardFlags{kube: newKubeFlags()}
 	cmd := &cobra.Command{
-		Use:   "guard --prometheus URL [--kubeconfig K] [--audit-dsn DSN] [--lease-namespace NS --lease-name N --id ID] [--metrics-listen ADDR] DRILL_OR_POLICY_FILE...",
+		Use:   "guard --prometheus URL [--kubeconfig K --context C ...] [--audit-dsn DSN] [--lease-namespace NS --lease-name N --id ID] [--metrics-listen ADDR] DRILL_OR_POLICY_FILE...",
 		Short: "Run the rollback engine on the targets of drill files",
 		Long: `Guard loads the guard policy (spec.guard) and target (spec.target) of every
 drill in the files and runs the rollback engine on each target until SIGINT or
@@ -52,6 +51,11 @@ strategies, audits every action and verifies the recovery.
 
 With --lease-name only the replica that holds the coordination.k8s.io Lease
 acts, and the Lease is released on shutdown.
+
+The cluster is chosen as kubectl chooses it (--kubeconfig, --context,
+--server, --request-timeout, ...; else $KUBECONFIG, ~/.kube/config or the
+in-cluster service account). Every drill names its target's namespace:
+--namespace, if given, must match it.
 
 Guard does not take the restore strategies' snapshots: run firedrill snapshot
 on the same files as the release's step before the rollout.
@@ -67,7 +71,9 @@ unreadable or invalid drill file, no cluster, no audit store).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)")
+	// kubectl's cluster flags; default: $KUBECONFIG, ~/.kube/config, or
+	// the in-cluster service account.
+	f.kube.register(fl)
 	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus URL (default: each drill's spec.prometheus.url)")
 	fl.StringVar(&f.auditDSN, "audit-dsn", "", "audit store: a postgres:// URL or a SQLite file (default $FIREDRILL_HOME/audit.db)")
 	fl.StringVar(&f.leaseNamespace, "lease-namespace", "", "namespace of the leader-election Lease (with --lease-name)")
@@ -110,6 +116,11 @@ func loadGuardPlans(f *guardFlags, files []string) ([]guardPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.kube != nil {
+		if err := f.kube.checkDrillNamespaces(ds); err != nil {
+			return nil, fmt.Errorf("guard: %w", err)
+		}
+	}
 	var plans []guardPlan
 	for _, d := range ds {
 		p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus}
@@ -145,11 +156,9 @@ func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	rc, err := f.kube.restConfig()
 	if err != nil {
-		return fmt.Errorf("guard: kubeconfig: %w", err)
+		return fmt.Errorf("guard: %w", err)
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
