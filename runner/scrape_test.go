@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/firedrill/firedrill/drills"
 )
@@ -148,4 +149,39 @@ func TestScrapeIntervalPrometheusDown(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = scrapeInterval(context.Background(), api, []corev1.Pod{pod("shop", "web-abc", "")})
 	require.ErrorContains(t, err, "prometheus targets")
+}
+
+func TestCheckScrapeReadsTheTargetsPods(t *testing.T) {
+	web := pod("shop", "web-abc", "10.244.0.7")
+	web.Labels = map[string]string{"app": "web"}
+	other := pod("shop", "db-0", "10.244.0.8")
+	other.Labels = map[string]string{"app": "db"}
+	api, err := DefaultPrometheus(targetsProm(t, targetsJSON("15s")).URL)
+	require.NoError(t, err)
+	r := New(fake.NewClientset(&web, &other))
+	ctx := context.Background()
+	notes := func(run *Run) []string {
+		var out []string
+		for _, e := range run.res.Events {
+			out = append(out, e.Message)
+		}
+		return out
+	}
+
+	run := r.newRun(scrapeDrill(t, `rate(x[5s])`))
+	run.prom = api
+	err = run.checkScrape(ctx, "shop", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}})
+	require.ErrorContains(t, err, "drills/windows.yaml:14: spec.guard.rules[1].expr: window [5s] is shorter than 4×")
+	require.Contains(t, notes(run), "target scraped every 15s (pods every 15s); PromQL windows must be at least 1m")
+
+	run = r.newRun(scrapeDrill(t, `rate(x[1m])`))
+	run.prom = api
+	require.NoError(t, run.checkScrape(ctx, "shop", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}))
+
+	// Prometheus does not scrape the db pods: a warning, and on.
+	run = r.newRun(scrapeDrill(t, `rate(x[5s])`))
+	run.prom = api
+	require.NoError(t, run.checkScrape(ctx, "shop", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}))
+	require.Len(t, notes(run), 1)
+	require.Contains(t, notes(run)[0], "warning: Prometheus scrapes none of the target's 1 pods")
 }
