@@ -73,7 +73,7 @@ unreadable or invalid drill file, no cluster, no audit store).`,
 	fl := cmd.Flags()
 	// kubectl's cluster flags; default: $KUBECONFIG, ~/.kube/config, or
 	// the in-cluster service account.
-	f.kube.register(fl)
+	f.kube.register(fl, drillNamespaceUsage)
 	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus URL (default: each drill's spec.prometheus.url)")
 	fl.StringVar(&f.auditDSN, "audit-dsn", "", "audit store: a postgres:// URL or a SQLite file (default $FIREDRILL_HOME/audit.db)")
 	fl.StringVar(&f.leaseNamespace, "lease-namespace", "", "namespace of the leader-election Lease (with --lease-name)")

@@ -28,11 +28,18 @@ func newKubeFlags() *kubeFlags {
 	return &kubeFlags{cf: genericclioptions.NewConfigFlags(true)}
 }
 
-// register adds the flags to fs.
-func (k *kubeFlags) register(fs *pflag.FlagSet) {
+// register adds the flags to fs; nsUsage, if not empty, says what
+// --namespace means for the command.
+func (k *kubeFlags) register(fs *pflag.FlagSet, nsUsage string) {
 	k.flags = fs
 	k.cf.AddFlags(fs)
+	if f := fs.Lookup("namespace"); f != nil && nsUsage != "" {
+		f.Usage = nsUsage
+	}
 }
+
+// drillNamespaceUsage is --namespace for the commands that run drills.
+const drillNamespaceUsage = "if given, must equal every drill's spec.target.namespace (a drill never moves to another namespace)"
 
 // kubeFlagNames are the names ConfigFlags registers, for "was any set?".
 var kubeFlagNames = func() []string {

@@ -61,7 +61,7 @@ func parsedKubeFlags(t *testing.T, args ...string) *kubeFlags {
 	t.Helper()
 	k := newKubeFlags()
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	k.register(fs)
+	k.register(fs, "")
 	require.NoError(t, fs.Parse(args))
 	return k
 }
@@ -76,6 +76,11 @@ func TestClusterCommandsTakeKubectlFlags(t *testing.T) {
 			require.NotNil(t, cmd.Flags().Lookup(flag), "%s --%s", name, flag)
 		}
 		require.Equal(t, "n", cmd.Flags().Lookup("namespace").Shorthand, name)
+		if name == "traffic" {
+			require.Contains(t, cmd.Flags().Lookup("namespace").Usage, "namespace of --service", name)
+		} else {
+			require.Equal(t, drillNamespaceUsage, cmd.Flags().Lookup("namespace").Usage, name)
+		}
 	}
 }
 

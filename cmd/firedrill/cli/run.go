@@ -56,7 +56,7 @@ func (f *runFlags) registerRunner(cmd *cobra.Command) {
 	// without them: $KUBECONFIG, ~/.kube/config, or the in-cluster service
 	// account.
 	f.kube = newKubeFlags()
-	f.kube.register(fl)
+	f.kube.register(fl, drillNamespaceUsage)
 	fl.BoolVar(&f.local, "local", false, "run on the embedded local cluster's demo stack (make demo-up); sets FIREDRILL_LEDGER_DSN from its PostgreSQL when unset")
 	fl.StringVar(&f.localName, "name", local.DefaultName, "with --local: the local cluster's name")
 	fl.StringVar(&f.home, "home", "", "with --local: firedrill home folder (default $FIREDRILL_HOME or "+local.DefaultHome+")")

@@ -69,7 +69,7 @@ or the targets could not be reached at all (no cluster, no such kubeconfig).`,
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.targets, "target", nil, "HOST:PORT to send to (repeatable)")
 	// kubectl's cluster flags for --service; --namespace is the Service's.
-	f.kube.register(fl)
+	f.kube.register(fl, "namespace of --service (default: the kubeconfig context's)")
 	fl.StringVar(&f.service, "service", "", "send to the ready endpoints of this Kubernetes Service")
 	fl.StringVar(&f.port, "port", "", "endpoint port of --service, by name or number (default: the first)")
 	fl.Float64Var(&f.rate, "rate", drills.DefaultTrafficRate, "requests per second")
