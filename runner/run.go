@@ -21,8 +21,10 @@ import (
 type Run struct {
 	r     *Runner
 	drill *drills.Drill
-	owner string
-	guard bool
+	// signalsDone is set once the guard's generated signals are filled in.
+	signalsDone bool
+	owner       string
+	guard       bool
 
 	mu  sync.Mutex
 	res *drills.Result

@@ -74,7 +74,7 @@ unreadable or invalid drill file, no cluster, no audit store).`,
 	fl.StringVar(&f.leaseName, "lease-name", "", "name of the leader-election Lease; empty: no leader election")
 	fl.StringVar(&f.id, "id", "", "identity in the Lease (default: the host name)")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "address to serve the engine's /metrics on, e.g. 127.0.0.1:9464")
-	fl.StringVar(&f.requestRate, "request-rate-expr", engine.DefaultRequestRateExpr, "PromQL request rate behind the low-traffic guard")
+	fl.StringVar(&f.requestRate, "request-rate-expr", "", "PromQL request rate behind the low-traffic guard (default: the drill's spec.guard.requestRateExpr, else "+engine.DefaultRequestRateExpr+")")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every evaluation held back (debug)")
 	return cmd
 }
@@ -87,8 +87,9 @@ type guardPlan struct {
 	prom   string
 }
 
-// guardedDrills loads the files and keeps the drills whose guard is
-// enabled, in order; the first invalid file is the error.
+// guardedDrills loads the files, expands their scope placeholders and keeps
+// the drills whose guard is enabled, in order; the first invalid file is
+// the error.
 func guardedDrills(files []string) ([]*drills.Drill, error) {
 	var out []*drills.Drill
 	for _, file := range files {
@@ -97,6 +98,9 @@ func guardedDrills(files []string) ([]*drills.Drill, error) {
 			return nil, err
 		}
 		for _, d := range ds {
+			if err := d.ExpandScope(); err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
 			if d.GuardEnabled() {
 				out = append(out, d)
 			}
