@@ -21,10 +21,8 @@ import (
 type Run struct {
 	r     *Runner
 	drill *drills.Drill
-	// signalsDone is set once the guard's generated signals are filled in.
-	signalsDone bool
-	owner       string
-	guard       bool
+	owner string
+	guard bool
 
 	mu  sync.Mutex
 	res *drills.Result
@@ -47,6 +45,9 @@ type Run struct {
 	ticks     int
 
 	teardownErr error
+
+	// signalsDone is set once the guard's generated signals are filled in.
+	signalsDone bool
 }
 
 // injected is one fault put in by the inject phase.
