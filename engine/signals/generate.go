@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/firedrill/firedrill/drills"
 )
 
@@ -140,11 +142,5 @@ func Apply(g *drills.Guard, m Metrics, sc drills.Scope, o Options) []string {
 	return did
 }
 
-// promDuration renders d as a PromQL duration (whole seconds or
-// milliseconds).
-func promDuration(d time.Duration) string {
-	if d%time.Second == 0 {
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	}
-	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
-}
+// promDuration renders d as a PromQL duration: 15s, 1m, 500ms.
+func promDuration(d time.Duration) string { return model.Duration(d).String() }
