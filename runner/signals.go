@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine/signals"
@@ -37,35 +36,13 @@ func runCopy(d *drills.Drill) (*drills.Drill, error) {
 	return &c, nil
 }
 
-// needsSignals reports whether the guard leaves something to the signals
-// generated from the target's metrics.
-func needsSignals(g *drills.Guard) bool {
-	if g == nil {
-		return false
-	}
-	st := g.Statistical
-	return (g.DefaultRules != nil && *g.DefaultRules) || (g.RequestRateExpr == "" && hasRatio(g.Rules)) ||
-		(st != nil && (st.ErrorsExpr == "" || st.TotalExpr == ""))
-}
-
-// hasRatio reports whether a rule divides: the low-traffic guard's request
-// rate is read only for those (the engine's own test).
-func hasRatio(rules []drills.Rule) bool {
-	for _, r := range rules {
-		if strings.Contains(r.Expr, "/") {
-			return true
-		}
-	}
-	return false
-}
-
 // resolveSignals finds the target's request metrics (spec.target.metrics,
 // detected from Prometheus for what it leaves out) and fills the guard's
 // generated signals, scoped to the target's pods, once per run. An error
 // wrapping signals.ErrNoMetrics means nothing was found (yet).
 func (run *Run) resolveSignals(ctx context.Context) error {
 	d := run.drill
-	if run.signalsDone || !run.guard || run.prom == nil || !needsSignals(d.Spec.Guard) {
+	if run.signalsDone || !run.guard || run.prom == nil || !signals.Needed(d.Spec.Guard) {
 		return nil
 	}
 	sc := drills.TargetScope(d.Spec.Target)

@@ -3,6 +3,7 @@ package signals
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -102,6 +103,29 @@ func CounterExpr(selector string) string {
 func Statistical(m Metrics, sc drills.Scope) (errorsExpr, totalExpr string) {
 	sel := sc.RevisionMatchers()
 	return CounterExpr(m.ErrorsSelector(sel)), CounterExpr(m.Selector(sel))
+}
+
+// Needed reports whether the guard leaves something to the generated
+// signals: the default rules, the statistical expressions, or the request
+// rate of a ratio rule.
+func Needed(g *drills.Guard) bool {
+	if g == nil {
+		return false
+	}
+	st := g.Statistical
+	return (g.DefaultRules != nil && *g.DefaultRules) || (g.RequestRateExpr == "" && hasRatio(g.Rules)) ||
+		(st != nil && (st.ErrorsExpr == "" || st.TotalExpr == ""))
+}
+
+// hasRatio reports whether a rule divides: the low-traffic guard's request
+// rate is read only for those (the engine's own test).
+func hasRatio(rules []drills.Rule) bool {
+	for _, r := range rules {
+		if strings.Contains(r.Expr, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Apply fills what the drill's guard leaves to the generated signals, in

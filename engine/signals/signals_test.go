@@ -208,3 +208,22 @@ func TestApply(t *testing.T) {
 	require.Equal(t, RequestRate(m, scope), g.RequestRateExpr)
 	require.Equal(t, []string{"request rate: " + g.RequestRateExpr}, did)
 }
+
+func TestNeeded(t *testing.T) {
+	on, off := true, false
+	for _, tc := range []struct {
+		name string
+		g    *drills.Guard
+		want bool
+	}{
+		{"no guard", nil, false},
+		{"default rules", &drills.Guard{DefaultRules: &on}, true},
+		{"own non-ratio rules", &drills.Guard{DefaultRules: &off, Rules: []drills.Rule{{Expr: `max(x{namespace="n"})`}}}, false},
+		{"own ratio rule, no request rate", &drills.Guard{DefaultRules: &off, Rules: []drills.Rule{{Expr: `a{namespace="n"} / b{namespace="n"}`}}}, true},
+		{"own ratio rule with request rate", &drills.Guard{DefaultRules: &off, RequestRateExpr: "r", Rules: []drills.Rule{{Expr: `a{namespace="n"} / b{namespace="n"}`}}}, false},
+		{"statistical without exprs", &drills.Guard{DefaultRules: &off, Statistical: &drills.Statistical{}}, true},
+		{"statistical with exprs", &drills.Guard{DefaultRules: &off, Statistical: &drills.Statistical{ErrorsExpr: "e", TotalExpr: "t"}}, false},
+	} {
+		require.Equal(t, tc.want, Needed(tc.g), tc.name)
+	}
+}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
+	"github.com/firedrill/firedrill/engine/signals"
 )
 
 type guardFlags struct {
@@ -85,6 +86,7 @@ type guardPlan struct {
 	guard  drills.Guard
 	target drills.Target
 	prom   string
+	p99    time.Duration
 }
 
 // guardedDrills loads the files, expands their scope placeholders and keeps
@@ -116,7 +118,7 @@ func loadGuardPlans(f *guardFlags, files []string) ([]guardPlan, error) {
 	}
 	var plans []guardPlan
 	for _, d := range ds {
-		p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus}
+		p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus, p99: d.Spec.SLO.P99.Get(drills.DefaultP99)}
 		if p.prom == "" && d.Spec.Prometheus != nil {
 			p.prom = d.Spec.Prometheus.URL
 		}
@@ -187,7 +189,21 @@ func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
 			if err != nil {
 				return fmt.Errorf("guard: drill %s: prometheus %s: %w", p.name, p.prom, err)
 			}
-			opts = append(opts, engine.WithPrometheus(promv1.NewAPI(c)))
+			api := promv1.NewAPI(c)
+			opts = append(opts, engine.WithPrometheus(api))
+			// What the drill leaves to the generated signals comes from
+			// the target's metrics; without them the engine's fallbacks
+			// apply, and the guard runs on.
+			if signals.Needed(&p.guard) {
+				sc := drills.TargetScope(p.target)
+				m, err := signals.Detect(ctx, api, sc, p.target.Metrics, time.Now())
+				if err != nil {
+					log.Warn("guard: target metrics not found; the generated rules are left out", "drill", p.name, "error", err)
+				} else {
+					log.Info("guard: target metrics", "drill", p.name, "metrics", m.String())
+					signals.Apply(&p.guard, m, sc, signals.Options{P99: p.p99})
+				}
+			}
 		}
 		g, err := engine.NewGuard(p.guard, p.target, opts...)
 		if err != nil {
