@@ -84,6 +84,7 @@ func TestInvalidDrills(t *testing.T) {
 		{"labels-list", 13, "spec.faults[0].selector.labels", "got a list, want a mapping"},
 		{"duplicate-key", 9, "spec.target.name", "already defined"},
 		{"rollout-shrink", 17, "spec.guard.strategies[1].name", "does not act on a Rollout target"},
+		{"unscoped-rule", 15, "spec.guard.rules[1].expr", "reads every workload's series"},
 	}
 	files, err := filepath.Glob("testdata/invalid-*.yaml")
 	require.NoError(t, err)

@@ -54,6 +54,7 @@ func (d *Drill) Validate() error {
 	}
 	if s.Guard != nil {
 		validateGuard(e, s.Guard)
+		validateGuardScope(e, TargetScope(s.Target), s.Guard)
 		if s.Target.Kind == TargetRollout {
 			validateRolloutGuard(e, s.Guard)
 		}
@@ -72,7 +73,7 @@ func (d *Drill) Validate() error {
 			names[n] = true
 		}
 	}
-	validateSLO(e, &s.SLO)
+	validateSLO(e, &s.SLO, TargetScope(s.Target))
 	validateExpect(e, d)
 	if s.Schedule != "" {
 		if _, err := cronParser.Parse(s.Schedule); err != nil {
@@ -113,6 +114,9 @@ func validateTarget(e *errs, t *Target) {
 		e.add("spec.target.namespace", "namespace %q is protected: firedrill never injects faults into the cluster's own namespaces", t.Namespace)
 	}
 	nonEmpty(e, "spec.target.name", t.Name)
+	if t.Metrics != nil {
+		validateTargetMetrics(e, t.Metrics)
+	}
 	if t.Port < 0 || t.Port > 65535 {
 		e.add("spec.target.port", "invalid port %d: want 1-65535", t.Port)
 	}
@@ -163,7 +167,6 @@ func validateGuard(e *errs, g *Guard) {
 			e.add(p+".name", "duplicate rule name %q", r.Name)
 		}
 		names[r.Name] = true
-		validatePromQL(e, p+".expr", r.Expr)
 		validateOp(e, p+".op", r.Op)
 		validateSeverity(e, p+".severity", r.Severity)
 	}
@@ -179,11 +182,6 @@ func validateGuard(e *errs, g *Guard) {
 		case "", MethodSPRT, MethodCUSUM:
 		default:
 			e.enum(p+".method", st.Method, "sprt", "cusum")
-		}
-		for name, expr := range map[string]string{"errorsExpr": st.ErrorsExpr, "totalExpr": st.TotalExpr} {
-			if expr != "" {
-				validatePromQL(e, p+"."+name, strings.ReplaceAll(expr, "{{.Revision}}", "rev"))
-			}
 		}
 		probability(e, p+".baselineErrorRate", st.BaselineErrorRate)
 		probability(e, p+".detectErrorRate", st.DetectErrorRate)
@@ -442,7 +440,7 @@ func validateNetwork(e *errs, p string, f *Fault) {
 	}
 }
 
-func validateSLO(e *errs, s *SLO) {
+func validateSLO(e *errs, s *SLO, sc Scope) {
 	if s.ErrorRate != nil && (*s.ErrorRate < 0 || *s.ErrorRate > 1) {
 		e.add("spec.slo.errorRate", "must be a ratio between 0 and 1 (0.01 = 1%%), got %v", *s.ErrorRate)
 	}
@@ -465,7 +463,7 @@ func validateSLO(e *errs, s *SLO) {
 		}
 		if c.PromQL != nil {
 			n++
-			validatePromQL(e, p+".promql.expr", c.PromQL.Expr)
+			validatePromQL(e, p+".promql.expr", expandOrKeep(e, sc, p+".promql.expr", c.PromQL.Expr))
 			validateOp(e, p+".promql.op", c.PromQL.Op)
 		}
 		if c.HTTP != nil {

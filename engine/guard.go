@@ -132,7 +132,7 @@ func WithMetrics(m *Metrics) Option { return func(g *Guard) { g.metrics = m } }
 func WithLeaderElection(le LeaderElection) Option { return func(g *Guard) { g.leader = &le } }
 
 // WithRequestRateExpr sets the request-rate query of the low-traffic guard
-// (default DefaultRequestRateExpr).
+// (default: the policy's requestRateExpr, else DefaultRequestRateExpr).
 func WithRequestRateExpr(expr string) Option { return func(g *Guard) { g.rateExpr = expr } }
 
 // WithSignals adds signals to the ones the policy asks for.
@@ -185,7 +185,11 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 		return nil, fmt.Errorf("guard: Kubernetes signals and the statistical test need a Kubernetes client")
 	}
 	if len(policy.Rules) > 0 {
-		g.signals = append(g.signals, NewRuleSignal(g.prom, policy, g.rateExpr))
+		rate := g.rateExpr
+		if rate == "" {
+			rate = policy.RequestRateExpr
+		}
+		g.signals = append(g.signals, NewRuleSignal(g.prom, policy, rate))
 	}
 	if policy.Kubernetes != nil {
 		g.signals = append(g.signals, NewKubeSignal(g.watch, *policy.Kubernetes))

@@ -2,12 +2,14 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
+	"github.com/firedrill/firedrill/engine/signals"
 	"github.com/firedrill/firedrill/runner/traffic"
 )
 
@@ -45,6 +47,7 @@ func (run *Run) baseline(ctx context.Context) error {
 	// then would "roll back" the healthy release to the bad one.
 	var last healthPoint
 	var loud string
+	var detectErr error
 	for {
 		now := run.r.now()
 		if !now.Before(need) {
@@ -54,15 +57,20 @@ func (run *Run) baseline(ctx context.Context) error {
 			}
 			run.health.add(last)
 			loud = ""
-			if last.OK && run.guard {
+			if detectErr = run.resolveSignals(ctx); detectErr != nil && !errors.Is(detectErr, signals.ErrNoMetrics) {
+				return fmt.Errorf("target metrics: %w", detectErr)
+			}
+			if last.OK && run.guard && detectErr == nil {
 				loud = run.rulesFiring(ctx)
 			}
-			if last.OK && loud == "" {
+			if last.OK && loud == "" && detectErr == nil {
 				break
 			}
 		}
 		if err := run.sleep(ctx); err != nil {
 			switch {
+			case detectErr != nil:
+				return fmt.Errorf("target metrics: %w", detectErr)
 			case ctx.Err() != nil && last.At.IsZero():
 				return inconclusive("the baseline could not be measured before the baseline timeout")
 			case !last.OK:
@@ -71,6 +79,9 @@ func (run *Run) baseline(ctx context.Context) error {
 				return inconclusive("the engine's rules still fired before any fault: %s", loud)
 			}
 		}
+	}
+	if detectErr != nil {
+		return fmt.Errorf("target metrics: %w", detectErr)
 	}
 	if run.guard {
 		if err := run.startGuard(ctx); err != nil {
@@ -104,7 +115,7 @@ func (run *Run) rulesFiring(ctx context.Context) string {
 		r.For = nil
 		now.Rules = append(now.Rules, r)
 	}
-	obs := engine.NewRuleSignal(run.prom, now, "").Observe(ctx, run.r.now())
+	obs := engine.NewRuleSignal(run.prom, now, g.RequestRateExpr).Observe(ctx, run.r.now())
 	var names []string
 	for _, e := range obs.Evidence {
 		names = append(names, e.Source)

@@ -58,6 +58,9 @@ func (run *Run) startGuard(ctx context.Context) error {
 	if run.prom != nil {
 		opts = append(opts, engine.WithPrometheus(run.prom))
 	}
+	if e := d.Spec.Guard.RequestRateExpr; e != "" {
+		opts = append(opts, engine.WithRequestRateExpr(e))
+	}
 	opts = append(opts, run.r.guardOpts...)
 	g, err := engine.NewGuard(*d.Spec.Guard, d.Spec.Target, opts...)
 	if err != nil {

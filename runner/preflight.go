@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/engine/signals"
 	"github.com/firedrill/firedrill/runner/traffic"
 	"github.com/firedrill/firedrill/scenarios"
 )
@@ -140,6 +141,15 @@ func (run *Run) preflight(ctx context.Context) error {
 			return fmt.Errorf("prometheus %s is not answering: %w", d.Spec.Prometheus.URL, err)
 		}
 		run.prom = api
+		// The target's metrics: a workload whose counters appear with its
+		// first request may have none before the drill's traffic starts;
+		// the baseline tries again while traffic flows.
+		if err := run.resolveSignals(ctx); err != nil {
+			if !errors.Is(err, signals.ErrNoMetrics) || d.Spec.Traffic == nil {
+				return fmt.Errorf("target metrics: %w", err)
+			}
+			run.event(drills.EventNote, run.r.now(), "target metrics not found yet, looking again once traffic flows: "+err.Error(), nil)
+		}
 		if err := run.checkScrape(ctx, t.Namespace, dep.Spec.Selector); err != nil {
 			return err
 		}

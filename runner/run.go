@@ -45,6 +45,9 @@ type Run struct {
 	ticks     int
 
 	teardownErr error
+
+	// signalsDone is set once the guard's generated signals are filled in.
+	signalsDone bool
 }
 
 // injected is one fault put in by the inject phase.

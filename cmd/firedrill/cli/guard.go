@@ -22,6 +22,7 @@ import (
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
+	"github.com/firedrill/firedrill/engine/signals"
 )
 
 type guardFlags struct {
@@ -80,7 +81,7 @@ unreadable or invalid drill file, no cluster, no audit store).`,
 	fl.StringVar(&f.leaseName, "lease-name", "", "name of the leader-election Lease; empty: no leader election")
 	fl.StringVar(&f.id, "id", "", "identity in the Lease (default: the host name)")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "address to serve the engine's /metrics on, e.g. 127.0.0.1:9464")
-	fl.StringVar(&f.requestRate, "request-rate-expr", engine.DefaultRequestRateExpr, "PromQL request rate behind the low-traffic guard")
+	fl.StringVar(&f.requestRate, "request-rate-expr", "", "PromQL request rate behind the low-traffic guard (default: the drill's spec.guard.requestRateExpr, else "+engine.DefaultRequestRateExpr+")")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every evaluation held back (debug)")
 	return cmd
 }
@@ -91,10 +92,12 @@ type guardPlan struct {
 	guard  drills.Guard
 	target drills.Target
 	prom   string
+	p99    time.Duration
 }
 
-// guardedDrills loads the files and keeps the drills whose guard is
-// enabled, in order; the first invalid file is the error.
+// guardedDrills loads the files, expands their scope placeholders and keeps
+// the drills whose guard is enabled, in order; the first invalid file is
+// the error.
 func guardedDrills(files []string) ([]*drills.Drill, error) {
 	var out []*drills.Drill
 	for _, file := range files {
@@ -103,6 +106,9 @@ func guardedDrills(files []string) ([]*drills.Drill, error) {
 			return nil, err
 		}
 		for _, d := range ds {
+			if err := d.ExpandScope(); err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
 			if d.GuardEnabled() {
 				out = append(out, d)
 			}
@@ -123,7 +129,7 @@ func loadGuardPlans(f *guardFlags, files []string) ([]guardPlan, error) {
 	}
 	var plans []guardPlan
 	for _, d := range ds {
-		p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus}
+		p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus, p99: d.Spec.SLO.P99.Get(drills.DefaultP99)}
 		if p.prom == "" && d.Spec.Prometheus != nil {
 			p.prom = d.Spec.Prometheus.URL
 		}
@@ -192,7 +198,21 @@ func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
 			if err != nil {
 				return fmt.Errorf("guard: drill %s: prometheus %s: %w", p.name, p.prom, err)
 			}
-			opts = append(opts, engine.WithPrometheus(promv1.NewAPI(c)))
+			api := promv1.NewAPI(c)
+			opts = append(opts, engine.WithPrometheus(api))
+			// What the drill leaves to the generated signals comes from
+			// the target's metrics; without them the engine's fallbacks
+			// apply, and the guard runs on.
+			if signals.Needed(&p.guard) {
+				sc := drills.TargetScope(p.target)
+				m, err := signals.Detect(ctx, api, sc, p.target.Metrics, time.Now())
+				if err != nil {
+					log.Warn("guard: target metrics not found; the generated rules are left out", "drill", p.name, "error", err)
+				} else {
+					log.Info("guard: target metrics", "drill", p.name, "metrics", m.String())
+					signals.Apply(&p.guard, m, sc, signals.Options{P99: p.p99})
+				}
+			}
 		}
 		g, err := engine.NewGuard(p.guard, p.target, opts...)
 		if err != nil {
