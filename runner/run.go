@@ -45,6 +45,10 @@ type Run struct {
 	ticks     int
 
 	teardownErr error
+
+	// proofConns serve the consistency checks that faults run as their
+	// proof, from the proof goroutine.
+	proofConns conns
 }
 
 // injected is one fault put in by the inject phase.
