@@ -40,6 +40,9 @@ type fault struct {
 	ref        string                // "Kind namespace/name" of obj (the client clears its TypeMeta)
 	before     map[string]corev1.Pod // Running candidates at Inject, by name
 	candidates int
+	// outSeen are the hit pods (by name) seen out of the target Service's
+	// ready endpoints at least once.
+	outSeen map[string]bool
 }
 
 // Describe says which Chaos Mesh kind hits which pods.
