@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/scenarios"
 )
 
@@ -28,14 +27,6 @@ func (e trafficEvidence) Endpoint(ip string, from, to time.Time) scenarios.Endpo
 		FirstSuccess: c.FirstSuccess, LastSuccess: c.LastSuccess,
 		FirstFailure: c.FirstFailure, LastFailure: c.LastFailure,
 	}
-}
-
-// Timeout is the drill's request timeout.
-func (e trafficEvidence) Timeout() time.Duration {
-	if t := e.run.drill.Spec.Traffic; t != nil {
-		return t.Timeout.Get(drills.DefaultRequestTimeout)
-	}
-	return drills.DefaultRequestTimeout
 }
 
 // invariants runs the drill's consistency checks for the faults

@@ -20,9 +20,6 @@ type TrafficEvidence interface {
 	// left out, so that nothing scheduled before from counts. A zero to
 	// means up to now.
 	Endpoint(ip string, from, to time.Time) EndpointCounts
-	// Timeout is the requests' timeout: a request scheduled at t has an
-	// outcome by t+Timeout.
-	Timeout() time.Duration
 }
 
 // EndpointCounts are the requests the drill's traffic sent to one pod IP.

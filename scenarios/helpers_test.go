@@ -142,8 +142,6 @@ func (f *fakeTraffic) Endpoint(ip string, from, to time.Time) EndpointCounts {
 	return f.byIP[ip]
 }
 
-func (f *fakeTraffic) Timeout() time.Duration { return time.Second }
-
 // setPodIP gives a pod of the fake cluster its own IP.
 func setPodIP(t *testing.T, cs *fake.Clientset, name, ip string) {
 	t.Helper()

@@ -115,6 +115,3 @@ func (p *probeTraffic) Endpoint(ip string, from, to time.Time) EndpointCounts {
 	}
 	return c
 }
-
-// Timeout is the probes' timeout.
-func (p *probeTraffic) Timeout() time.Duration { return p.timeout }
