@@ -51,20 +51,27 @@ func (f *netFault) effect(ctx context.Context, pid int, pn *podNet) (bool, strin
 // fault went in fail or time out, at least PartitionMinFailures of them,
 // and none succeeds.
 func (f *netFault) partitionEffect(pn *podNet) (bool, string) {
-	ip := pn.pod.Status.PodIP
-	if f.deps.Traffic == nil {
-		return false, fmt.Sprintf("the drill sends no traffic: the partition of pod %s cannot be proven by its effect", pn.pod.Name)
+	return PartitionEffect(f.deps.Traffic, pn.pod.Name, pn.pod.Status.PodIP, pn.at)
+}
+
+// PartitionEffect proves the partition of pod (name, ip) that went in at
+// since by ev, the drill's traffic: at least PartitionMinFailures requests
+// to ip scheduled since then failed or timed out and none succeeded. A nil
+// ev (a drill without traffic) or no request to ip proves nothing.
+func PartitionEffect(ev TrafficEvidence, name, ip string, since time.Time) (bool, string) {
+	if ev == nil {
+		return false, fmt.Sprintf("the drill sends no traffic: the partition of pod %s cannot be proven by its effect", name)
 	}
-	c := f.deps.Traffic.Endpoint(ip, pn.at, time.Time{})
+	c := ev.Endpoint(ip, since, time.Time{})
 	switch {
 	case c.Sent == 0:
-		return false, fmt.Sprintf("no traffic reached pod %s (%s) since the fault", pn.pod.Name, ip)
+		return false, fmt.Sprintf("no traffic reached pod %s (%s) since the fault", name, ip)
 	case c.Succeeded > 0:
-		return false, fmt.Sprintf("pod %s (%s) still answered since the fault: %s", pn.pod.Name, ip, c)
+		return false, fmt.Sprintf("pod %s (%s) still answered since the fault: %s", name, ip, c)
 	case c.Errors() < PartitionMinFailures:
-		return false, fmt.Sprintf("pod %s (%s): %d of the %d failed requests needed since the fault (%s)", pn.pod.Name, ip, c.Errors(), PartitionMinFailures, c)
+		return false, fmt.Sprintf("pod %s (%s): %d of the %d failed requests needed since the fault (%s)", name, ip, c.Errors(), PartitionMinFailures, c)
 	}
-	return true, fmt.Sprintf("traffic to pod %s (%s) since the fault: %s, none succeeded", pn.pod.Name, ip, c)
+	return true, fmt.Sprintf("traffic to pod %s (%s) since the fault: %s, none succeeded", name, ip, c)
 }
 
 // lossEffect: the packets the fault chain dropped, out of those that

@@ -183,6 +183,41 @@ func (f *fault) containerKillEffect(ctx context.Context, st *v1alpha1.ChaosStatu
 	return killed > 0 && restarted == killed && (!hasSvc || gone == killed), msg, nil
 }
 
+// partitionEffect: the drill's requests to every partitioned pod fail
+// (scenarios.PartitionEffect). Proven pods stay proven.
+func (f *fault) partitionEffect(st *v1alpha1.ChaosStatus, out *scenarios.Status) (bool, string) {
+	if f.provenPods == nil {
+		f.provenPods = map[string]string{}
+	}
+	n, proven := 0, 0
+	var why []string
+	for _, r := range st.Experiment.Records {
+		_, name, ok := recordPod(r.Id)
+		if !ok {
+			continue
+		}
+		n++
+		if msg, ok := f.provenPods[name]; ok {
+			proven++
+			out.Evidence = append(out.Evidence, msg)
+			continue
+		}
+		ok, msg := scenarios.PartitionEffect(f.deps.Traffic, name, f.before[name].Status.PodIP, f.at)
+		out.Evidence = append(out.Evidence, msg)
+		if ok {
+			f.provenPods[name] = msg
+			proven++
+		} else {
+			why = append(why, msg)
+		}
+	}
+	msg := fmt.Sprintf("partition measured on %d of %d pods", proven, n)
+	if len(why) > 0 {
+		msg += ": " + strings.Join(why, "; ")
+	}
+	return n > 0 && proven == n, msg
+}
+
 func restarts(p corev1.Pod, container string) int32 {
 	for _, s := range p.Status.ContainerStatuses {
 		if s.Name == container {

@@ -3,6 +3,7 @@ package chaosmesh
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"github.com/stretchr/testify/require"
@@ -87,6 +88,38 @@ func TestContainerKillNeedsThePodOutOfTheEndpoints(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.ok, ok, msg)
 			require.Equal(t, tc.msg, msg)
+		})
+	}
+}
+
+// countsByIP is scenarios.TrafficEvidence from a table.
+type countsByIP map[string]scenarios.EndpointCounts
+
+func (c countsByIP) Endpoint(ip string, _, _ time.Time) scenarios.EndpointCounts { return c[ip] }
+
+// TestNetworkChaosPartitionProvenByTraffic: a partition that Chaos Mesh
+// reports injected is proven only by the drill's requests failing.
+func TestNetworkChaosPartitionProvenByTraffic(t *testing.T) {
+	st := &v1alpha1.ChaosStatus{}
+	st.Experiment.Records = []*v1alpha1.Record{{Id: ns + "/payment-a", Phase: v1alpha1.Injected, InjectedCount: 1}}
+	for _, tc := range []struct {
+		name string
+		ev   scenarios.TrafficEvidence
+		ok   bool
+		msg  string
+	}{
+		{"no traffic", nil, false, "the drill sends no traffic"},
+		{"none reached the pod", countsByIP{}, false, "no traffic reached pod payment-a (10.244.0.1) since the fault"},
+		{"requests fail", countsByIP{"10.244.0.1": {Sent: 4, TimedOut: 4}}, true, "partition measured on 1 of 1 pods"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			deps := testDeps(k8sfake.NewClientset())
+			deps.Traffic = tc.ev
+			f := &fault{target: target, sel: Selection{Namespace: ns}, deps: deps, before: map[string]corev1.Pod{"payment-a": *pod("payment-a", "uid-1")}}
+			var out scenarios.Status
+			ok, msg := f.partitionEffect(st, &out)
+			require.Equal(t, tc.ok, ok, msg)
+			require.Contains(t, msg, tc.msg)
 		})
 	}
 }
