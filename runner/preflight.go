@@ -163,6 +163,12 @@ func (run *Run) preflight(ctx context.Context) error {
 			return fmt.Errorf("fault %s: choosing a backend: %w", spec.Name, err)
 		}
 		reg = reg.WithOwner(run.owner)
+		if d.Spec.Traffic != nil {
+			reg = reg.WithTraffic(trafficEvidence{run: run})
+		}
+		if len(d.Spec.SLO.Consistency) > 0 {
+			reg = reg.WithInvariants(invariants{run: run})
+		}
 		f, err := reg.Build(ctx, spec, t)
 		if err != nil {
 			return fmt.Errorf("fault %s: %w", spec.Name, err)

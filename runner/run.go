@@ -48,6 +48,9 @@ type Run struct {
 
 	// signalsDone is set once the guard's generated signals are filled in.
 	signalsDone bool
+	// proofConns serve the consistency checks that faults run as their
+	// proof, from the proof goroutine.
+	proofConns conns
 }
 
 // injected is one fault put in by the inject phase.
