@@ -20,6 +20,7 @@ const (
 	DefaultGuardInterval      = time.Second
 	DefaultStaleAfter         = 10 * time.Second
 	DefaultMinRequestRate     = 1.0
+	DefaultMaxHold            = 0.2
 	DefaultVerifyWindow       = 15 * time.Second
 	DefaultCooldown           = 30 * time.Second
 	DefaultMaxAttempts        = 3
@@ -117,6 +118,9 @@ func defaultGuard(g *Guard) {
 	setDur(&g.StaleAfter, DefaultStaleAfter)
 	if g.MinRequestRate == nil {
 		g.MinRequestRate = ptr(DefaultMinRequestRate)
+	}
+	if g.MaxHold == nil {
+		g.MaxHold = ptr(DefaultMaxHold)
 	}
 	// A guard with no detector at all watches the workload's own signals
 	// and runs the statistical test, so that no drill is unguarded by

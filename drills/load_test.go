@@ -38,6 +38,12 @@ func TestValidTestdata(t *testing.T) {
 	}
 }
 
+func TestMaxHoldKept(t *testing.T) {
+	ds, err := LoadFile("testdata/valid-max-hold.yaml")
+	require.NoError(t, err)
+	require.Equal(t, 0.05, *ds[0].Spec.Guard.MaxHold)
+}
+
 func TestLoadMultiDocument(t *testing.T) {
 	ds, err := LoadFile("testdata/valid-multi.yaml")
 	require.NoError(t, err)
@@ -84,6 +90,7 @@ func TestInvalidDrills(t *testing.T) {
 		{"labels-list", 13, "spec.faults[0].selector.labels", "got a list, want a mapping"},
 		{"duplicate-key", 9, "spec.target.name", "already defined"},
 		{"rollout-shrink", 17, "spec.guard.strategies[1].name", "does not act on a Rollout target"},
+		{"max-hold", 13, "spec.guard.maxHold", "fraction between 0 and 1"},
 	}
 	files, err := filepath.Glob("testdata/invalid-*.yaml")
 	require.NoError(t, err)
@@ -180,6 +187,7 @@ func TestDefaultsApplied(t *testing.T) {
 	require.Equal(t, 0.9, *s.Guard.Decision.RollbackAt)
 	require.Equal(t, 0.7, *s.Guard.Decision.PartialAt)
 	require.Equal(t, 50, s.Guard.Decision.PartialPercent)
+	require.Equal(t, DefaultMaxHold, *s.Guard.MaxHold)
 	require.NotNil(t, s.Guard.Kubernetes, "a guard with no detector gets the workload signals")
 	require.NotNil(t, s.Guard.Statistical)
 	require.Equal(t, []StrategyName{StrategyRevert, StrategyHuman}, []StrategyName{s.Guard.Strategies[0].Name, s.Guard.Strategies[1].Name})
