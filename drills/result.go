@@ -48,8 +48,8 @@ type Result struct {
 	MTTR *Duration `json:"mttr,omitempty"`
 	// Phases in the order they ran.
 	Phases []PhaseResult `json:"phases"`
-	// Checks are the SLO, consistency, proof-of-effect and expectation
-	// verdicts.
+	// Checks are the SLO, consistency, proof-of-effect, expectation and
+	// guard-coverage verdicts.
 	Checks []Check `json:"checks"`
 	// Timeline is the 1 s time series seen during the run.
 	Timeline []Sample `json:"timeline,omitempty"`
