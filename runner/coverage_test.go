@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -170,4 +171,65 @@ func TestJudgeCoverage(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRunJudgeCoverageOverridesPassedAndFailedOnly(t *testing.T) {
+	blindCov := func() *coverage {
+		c := newCoverage()
+		now := time.Now()
+		for i := range 4 {
+			c.observe(now.Add(time.Duration(i)*time.Second), phaseBaseline, units(engine.UnitReport{Name: "rule A", State: engine.UnitClear}))
+		}
+		for i := range 10 {
+			c.observe(now.Add(time.Duration(10+i)*time.Second), phaseObserve, units(engine.UnitReport{Name: "rule A", State: engine.UnitHeld, Reason: "no data"}))
+		}
+		return c
+	}
+	const blind = "guard blind: rule A held 100% of 10 evaluations during inject+observe (no data)"
+	for _, tc := range []struct {
+		name              string
+		verdict           drills.Verdict
+		reason            string
+		failure           error
+		wantVerdict       drills.Verdict
+		wantReason        string
+		wantCoverageCheck bool
+	}{
+		{"passed", drills.VerdictPassed, "", nil, drills.VerdictInconclusive, blind, true},
+		{"failed", drills.VerdictFailed, "check failed: rollback", errVerdictFailed, drills.VerdictInconclusive, blind + "; otherwise check failed: rollback", true},
+		{"error", drills.VerdictError, "boom", errors.New("boom"), drills.VerdictError, "boom", false},
+		{"inconclusive before", drills.VerdictInconclusive, "fault never took effect", inconclusive("fault never took effect"), drills.VerdictInconclusive, "fault never took effect", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &drills.Drill{Spec: drills.Spec{Guard: &drills.Guard{}}}
+			run := &Run{drill: d, cov: blindCov(), res: &drills.Result{Verdict: tc.verdict, Reason: tc.reason}}
+			run.judgeCoverage(tc.failure)
+			require.Equal(t, tc.wantVerdict, run.res.Verdict)
+			require.Equal(t, tc.wantReason, run.res.Reason)
+			require.Len(t, run.res.GuardCoverage, 1, "coverage is recorded whatever the verdict")
+			if tc.wantCoverageCheck {
+				require.Len(t, run.res.Checks, 1)
+				require.Equal(t, drills.VerdictInconclusive, run.res.Checks[0].Verdict)
+			} else {
+				require.Empty(t, run.res.Checks)
+			}
+		})
+	}
+
+	// maxHold from the drill: 100% held still needs a real evaluation, but
+	// 30% held passes under maxHold 0.5.
+	c := newCoverage()
+	now := time.Now()
+	for i := range 10 {
+		u := engine.UnitReport{Name: "rule A", State: engine.UnitClear}
+		if i < 3 {
+			u = engine.UnitReport{Name: "rule A", State: engine.UnitHeld, Reason: "low traffic"}
+		}
+		c.observe(now.Add(time.Duration(i)*time.Second), phaseInject, units(u))
+	}
+	half := 0.5
+	run := &Run{drill: &drills.Drill{Spec: drills.Spec{Guard: &drills.Guard{MaxHold: &half}}}, cov: c, res: &drills.Result{Verdict: drills.VerdictPassed}}
+	run.judgeCoverage(nil)
+	require.Equal(t, drills.VerdictPassed, run.res.Verdict, run.res.Reason)
+	require.Equal(t, "held 30% of 10 evaluations (low traffic)", run.res.Checks[0].Observed)
 }
