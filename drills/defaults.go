@@ -20,6 +20,7 @@ const (
 	DefaultGuardInterval      = time.Second
 	DefaultStaleAfter         = 10 * time.Second
 	DefaultMinRequestRate     = 1.0
+	DefaultMaxHold            = 0.2
 	DefaultVerifyWindow       = 15 * time.Second
 	DefaultCooldown           = 30 * time.Second
 	DefaultMaxAttempts        = 3
@@ -130,6 +131,9 @@ func defaultGuard(g *Guard) {
 	// it (the runner generates them once the metrics are known).
 	if g.DefaultRules == nil {
 		g.DefaultRules = ptr(len(g.Rules) == 0)
+	}
+	if g.MaxHold == nil {
+		g.MaxHold = ptr(DefaultMaxHold)
 	}
 	// A guard with no detector at all watches the workload's own signals
 	// and runs the statistical test, so that no drill is unguarded by

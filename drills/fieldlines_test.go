@@ -17,13 +17,14 @@ spec:
   guard:
     rules:
       - name: A
-        expr: up
+        expr: up{namespace="shop"}
         threshold: 1
       - name: B
         threshold: 2
-        expr: rate(x[5s])
+        expr: rate(x{namespace="shop"}[5s])
   faults:
     - type: pod-kill
+  traffic: {rate: 1, requests: [{path: /}]}
 `
 	ds, err := Load("lines.yaml", []byte(src))
 	require.NoError(t, err)

@@ -24,6 +24,14 @@ type Guard struct {
 	// pods, to Rules (default: true when rules is left out, false when
 	// the drill lists rules of its own).
 	DefaultRules *bool `json:"defaultRules,omitempty" yaml:"defaultRules,omitempty"`
+	// MaxHold is the largest fraction (0 to 1) of its evaluations during
+	// inject and observe that any one signal unit (a rule, the Kubernetes
+	// signals, the statistical test) may spend on HOLD (no data, stale
+	// data, low traffic, query errors) before the drill is inconclusive:
+	// a guard that could not see cannot prove anything (default 0.2). A
+	// unit that never evaluated at all makes the drill inconclusive
+	// whatever MaxHold says.
+	MaxHold *float64 `json:"maxHold,omitempty" yaml:"maxHold,omitempty" jsonschema:"minimum=0,maximum=1"`
 	// Rules are PromQL detection rules, as in the seed's alert rules.
 	Rules []Rule `json:"rules,omitempty" yaml:"rules,omitempty"`
 	// Kubernetes are signals read from the API server by watch.

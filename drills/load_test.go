@@ -38,6 +38,12 @@ func TestValidTestdata(t *testing.T) {
 	}
 }
 
+func TestMaxHoldKept(t *testing.T) {
+	ds, err := LoadFile("testdata/valid-max-hold.yaml")
+	require.NoError(t, err)
+	require.Equal(t, 0.05, *ds[0].Spec.Guard.MaxHold)
+}
+
 func TestLoadMultiDocument(t *testing.T) {
 	ds, err := LoadFile("testdata/valid-multi.yaml")
 	require.NoError(t, err)
@@ -85,6 +91,7 @@ func TestInvalidDrills(t *testing.T) {
 		{"duplicate-key", 9, "spec.target.name", "already defined"},
 		{"rollout-shrink", 17, "spec.guard.strategies[1].name", "does not act on a Rollout target"},
 		{"unscoped-rule", 15, "spec.guard.rules[1].expr", "reads every workload's series"},
+		{"max-hold", 13, "spec.guard.maxHold", "fraction between 0 and 1"},
 	}
 	files, err := filepath.Glob("testdata/invalid-*.yaml")
 	require.NoError(t, err)
@@ -181,6 +188,7 @@ func TestDefaultsApplied(t *testing.T) {
 	require.Equal(t, 0.9, *s.Guard.Decision.RollbackAt)
 	require.Equal(t, 0.7, *s.Guard.Decision.PartialAt)
 	require.Equal(t, 50, s.Guard.Decision.PartialPercent)
+	require.Equal(t, DefaultMaxHold, *s.Guard.MaxHold)
 	require.NotNil(t, s.Guard.Kubernetes, "a guard with no detector gets the workload signals")
 	require.NotNil(t, s.Guard.Statistical)
 	require.Equal(t, []StrategyName{StrategyRevert, StrategyHuman}, []StrategyName{s.Guard.Strategies[0].Name, s.Guard.Strategies[1].Name})

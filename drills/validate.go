@@ -158,6 +158,9 @@ func validateGuard(e *errs, g *Guard) {
 	if g.MinRequestRate != nil && *g.MinRequestRate < 0 {
 		e.add("spec.guard.minRequestRate", "must not be negative, got %v", *g.MinRequestRate)
 	}
+	if g.MaxHold != nil && (*g.MaxHold < 0 || *g.MaxHold > 1) {
+		e.add("spec.guard.maxHold", "must be a fraction between 0 and 1 (0.2 is 20%%), got %v", *g.MaxHold)
+	}
 	names := map[string]bool{}
 	for i, r := range g.Rules {
 		p := fmt.Sprintf("spec.guard.rules[%d]", i)

@@ -68,6 +68,7 @@ type Guard struct {
 	audit      AuditStore
 	log        *slog.Logger
 	onEvent    func(Event)
+	onObserve  func(time.Time, []UnitReport)
 	metrics    *Metrics
 	leader     *LeaderElection
 	rateExpr   string
@@ -124,6 +125,15 @@ func WithLog(l *slog.Logger) Option { return func(g *Guard) { g.log = l } }
 // OnEvent sets the callback that receives the guard's events. It is called
 // from the loop and must not block.
 func OnEvent(fn func(Event)) Option { return func(g *Guard) { g.onEvent = fn } }
+
+// OnObserve sets the callback that receives, after every evaluation, the
+// time of the evaluation and one UnitReport per signal unit (each rule,
+// the Kubernetes signals, the statistical test, each extra signal): what
+// the guard could really see. It is called from the loop, before the guard
+// decides, and must not block; the slice is the callback's to keep.
+func OnObserve(fn func(now time.Time, units []UnitReport)) Option {
+	return func(g *Guard) { g.onObserve = fn }
+}
 
 // WithMetrics sets the engine metrics to update.
 func WithMetrics(m *Metrics) Option { return func(g *Guard) { g.metrics = m } }
@@ -294,7 +304,14 @@ func (g *Guard) step(ctx context.Context, now time.Time) {
 	g.evals.Add(1)
 	var obs Observation
 	for _, s := range g.signals {
-		obs.merge(s.Observe(ctx, now))
+		o := s.Observe(ctx, now)
+		if len(o.Units) == 0 {
+			o.Units = []UnitReport{unitOf(s.Name(), o)}
+		}
+		obs.merge(o)
+	}
+	if g.onObserve != nil {
+		g.onObserve(now, obs.Units)
 	}
 	var snap *Snapshot
 	if g.watch != nil {

@@ -63,6 +63,10 @@ func NewRuleSignal(api PromQuerier, g drills.Guard, rateExpr string) *RuleSignal
 // Name implements Signal.
 func (*RuleSignal) Name() string { return "rules" }
 
+// RuleUnit is the coverage unit name of the rule called name: "rule
+// <name>" (UnitReport).
+func RuleUnit(name string) string { return "rule " + name }
+
 // Observe implements Signal.
 func (s *RuleSignal) Observe(ctx context.Context, now time.Time) Observation {
 	var obs Observation
@@ -91,9 +95,11 @@ func (s *RuleSignal) Observe(ctx context.Context, now time.Time) Observation {
 			reading.LowTraffic = lowTraffic
 		}
 		st := s.trackers[i].Update(now, reading)
+		unit := UnitReport{Name: RuleUnit(r.Name), State: UnitClear}
 		switch st.State {
 		case RuleFiring:
 			obs.Evidence = append(obs.Evidence, RuleEvidence(r, st))
+			unit.State = UnitFiring
 		case RuleHold:
 			reason := st.Reason
 			if err != nil {
@@ -102,7 +108,9 @@ func (s *RuleSignal) Observe(ctx context.Context, now time.Time) Observation {
 				reason = rateProblem
 			}
 			obs.Hold = append(obs.Hold, fmt.Sprintf("rule %s: %s", r.Name, reason))
+			unit.State, unit.Reason = UnitHeld, reason
 		}
+		obs.Units = append(obs.Units, unit)
 	}
 	return obs
 }

@@ -112,8 +112,8 @@ func TestJUnitStructure(t *testing.T) {
 	require.Equal(t, "6.2s", props["mttd"])
 	require.Equal(t, "25.000", props["mttr.seconds"])
 	require.Equal(t, "0", passed.Failures)
-	// verdict + 6 phases + 5 checks
-	require.Len(t, passed.Cases, 12)
+	// verdict + 6 phases + 6 checks (one of guard coverage)
+	require.Len(t, passed.Cases, 13)
 
 	failed := doc.Suites[1]
 	require.Equal(t, "4", failed.Failures)

@@ -15,8 +15,9 @@ import (
 
 // baseline starts the traffic, waits until the SLOs hold over a full SLO
 // window before any fault and the engine's rules are quiet, then starts the
-// engine. If that does not happen within the phase's timeout, or the
-// engine sees an anomaly already, the drill is inconclusive: a fault
+// engine and waits until each of its signal units has evaluated for real
+// (not held) twice. If that does not happen within the phase's timeout, or
+// the engine sees an anomaly already, the drill is inconclusive: a fault
 // cannot be judged against a target that was not healthy to begin with.
 func (run *Run) baseline(ctx context.Context) error {
 	d := run.drill
@@ -87,9 +88,18 @@ func (run *Run) baseline(ctx context.Context) error {
 		if err := run.startGuard(ctx); err != nil {
 			return err
 		}
-		for run.guardRun.g.Evaluations() < 2 {
+		// Held evaluations (no data, stale data, low traffic) are no
+		// evaluations: every signal unit must have judged for real.
+		for {
+			ok, why := run.cov.ready(2)
+			if ok {
+				break
+			}
 			if err := run.sleep(ctx); err != nil {
-				return inconclusive("the engine did not start evaluating before the baseline timeout")
+				if why == "" {
+					return inconclusive("the engine did not start evaluating before the baseline timeout")
+				}
+				return inconclusive("the engine's signals could not evaluate before any fault: %s", why)
 			}
 		}
 	}

@@ -54,6 +54,7 @@ func (run *Run) startGuard(ctx context.Context) error {
 		engine.WithAudit(store),
 		engine.WithLog(run.r.log.With("guard", d.Metadata.Name)),
 		engine.OnEvent(run.guardEvent),
+		engine.OnObserve(run.observeGuard),
 	}
 	if run.prom != nil {
 		opts = append(opts, engine.WithPrometheus(run.prom))
@@ -67,6 +68,7 @@ func (run *Run) startGuard(ctx context.Context) error {
 		closer()
 		return fmt.Errorf("guard: %w", err)
 	}
+	run.cov = newCoverage()
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	gr := &guardRun{g: g, cancel: cancel, done: make(chan error, 1), store: store, closer: closer}
 	run.guardRun = gr

@@ -34,6 +34,7 @@ type Run struct {
 	stopTraf  context.CancelFunc
 	trafDone  chan struct{}
 	guardRun  *guardRun
+	cov       *coverage // what the engine's signals saw; nil without a guard
 	faults    []*injected
 	injected  time.Time // first fault injected
 	health    healthTracker
@@ -117,7 +118,9 @@ func (run *Run) report(msg string) {
 // phase runs one phase with its timeout and records its result.
 func (run *Run) phase(ctx context.Context, p phase) error {
 	start := run.r.now()
+	run.mu.Lock()
 	run.phaseName = p.name
+	run.mu.Unlock()
 	run.event(drills.EventPhase, start, "phase "+p.name+" started", map[string]string{"phase": p.name})
 	run.report("phase " + p.name)
 	pctx, cancel := context.WithTimeout(ctx, p.timeout(run.drill))
@@ -192,6 +195,7 @@ func (run *Run) finish(ctx context.Context, failure error) {
 	default:
 		res.Verdict = drills.VerdictPassed
 	}
+	run.judgeCoverage(failure)
 	if run.teardownErr != nil {
 		msg := "teardown: " + run.teardownErr.Error()
 		if res.Verdict == drills.VerdictPassed {
@@ -201,6 +205,33 @@ func (run *Run) finish(ctx context.Context, failure error) {
 			res.Reason += "; " + msg
 		}
 	}
+}
+
+// judgeCoverage records the engine's coverage in the result and, when the
+// drill ran to its verdict, judges it: a guard that was blind during inject
+// and observe makes a passed or failed drill inconclusive.
+func (run *Run) judgeCoverage(failure error) {
+	if run.cov == nil {
+		return
+	}
+	res := run.res
+	res.GuardCoverage = run.cov.result()
+	if failure != nil && !errors.Is(failure, errVerdictFailed) {
+		return
+	}
+	maxHold := drills.DefaultMaxHold
+	if g := run.drill.Spec.Guard; g != nil && g.MaxHold != nil {
+		maxHold = *g.MaxHold
+	}
+	checks, blind := judgeCoverage(res.GuardCoverage, maxHold)
+	res.Checks = append(res.Checks, checks...)
+	if blind == "" || (res.Verdict != drills.VerdictPassed && res.Verdict != drills.VerdictFailed) {
+		return
+	}
+	if res.Verdict == drills.VerdictFailed {
+		blind += "; otherwise " + res.Reason
+	}
+	res.Verdict, res.Reason = drills.VerdictInconclusive, blind
 }
 
 // failedChecks names the failed checks.

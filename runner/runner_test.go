@@ -119,14 +119,18 @@ func stubDrill(t *testing.T) *drills.Drill {
 }
 
 func stubRunner(cs *fake.Clientset, f *stubFault) *runner.Runner {
-	backends := func(context.Context, drills.Fault) (*scenarios.Registry, string, error) {
+	return runner.New(cs, runner.WithBackends(stubRunnerBackends(cs, f)), runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second))
+}
+
+// stubRunnerBackends chooses the stub fault for every pod-kill.
+func stubRunnerBackends(cs *fake.Clientset, f *stubFault) runner.Backends {
+	return func(context.Context, drills.Fault) (*scenarios.Registry, string, error) {
 		reg := scenarios.NewRegistry(drills.BackendNative, scenarios.Deps{Client: cs})
 		err := reg.Register(drills.FaultPodKill, scenarios.FactoryFunc(func(context.Context, drills.Fault, drills.Target, scenarios.Deps) (scenarios.Fault, error) {
 			return f, nil
 		}))
 		return reg, "stub backend", err
 	}
-	return runner.New(cs, runner.WithBackends(backends), runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second))
 }
 
 func TestUnprovenFaultIsInconclusive(t *testing.T) {

@@ -60,13 +60,15 @@ spec:
   guard:
     rules:
       - name: Up
-        expr: up
+        expr: up{namespace="shop"}
         threshold: 1
       - name: HighErrorRate
         expr: ` + ruleExpr + `
         threshold: 0.05
+        scope: cluster
   faults:
     - type: pod-kill
+  traffic: {rate: 1, requests: [{path: /}]}
 `
 	ds, err := drills.Load("drills/windows.yaml", []byte(src))
 	require.NoError(t, err)

@@ -147,10 +147,11 @@ spec:
   guard:
     rules:
       - name: Up
-        expr: up
+        expr: up{namespace="shop"}
         threshold: 1
   faults:
     - type: pod-kill
+  traffic: {rate: 1, requests: [{path: /}]}
 `
 	p := filepath.Join(t.TempDir(), "ns-drill.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(src), 0o644))
