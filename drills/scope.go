@@ -277,6 +277,9 @@ func validateGuardScope(e *errs, sc Scope, g *Guard) {
 			e.enum(p+".scope", r.Scope, "target", "cluster")
 		}
 		validateScoped(e, sc, p+".expr", r.Expr, r.Scope)
+		if x, err := sc.ExpandScope(r.Expr); err == nil {
+			validateInstantType(e, p+".expr", x)
+		}
 	}
 	if g.RequestRateExpr != "" {
 		validateScoped(e, sc, "spec.guard.requestRateExpr", g.RequestRateExpr, ScopeTarget)

@@ -74,6 +74,12 @@ func (d *Drill) Validate() error {
 		}
 	}
 	validateSLO(e, &s.SLO, TargetScope(s.Target))
+	if s.Traffic == nil && len(s.SLO.Consistency) == 0 {
+		// Without traffic there is no error rate or p99, and without a
+		// consistency check (SQL, PromQL or HTTP) there is nothing else:
+		// such a drill would pass whatever the fault did.
+		e.add("spec", "nothing to judge: give spec.traffic, spec.slo.consistency or a PromQL SLO (spec.slo.consistency[].promql)")
+	}
 	validateExpect(e, d)
 	if s.Schedule != "" {
 		if _, err := cronParser.Parse(s.Schedule); err != nil {
@@ -466,7 +472,7 @@ func validateSLO(e *errs, s *SLO, sc Scope) {
 		}
 		if c.PromQL != nil {
 			n++
-			validatePromQL(e, p+".promql.expr", expandOrKeep(e, sc, p+".promql.expr", c.PromQL.Expr))
+			validateInstantPromQL(e, p+".promql.expr", expandOrKeep(e, sc, p+".promql.expr", c.PromQL.Expr))
 			validateOp(e, p+".promql.op", c.PromQL.Op)
 		}
 		if c.HTTP != nil {
@@ -509,13 +515,71 @@ func validateExpect(e *errs, d *Drill) {
 }
 
 func validatePromQL(e *errs, path, expr string) {
+	validatePromQLType(e, path, expr, false)
+}
+
+// validateInstantPromQL checks an expression that is compared with a
+// threshold: it must give an instant vector or a scalar. A range vector
+// (http_requests_total[1m]) or a string has no value to compare, so a rule
+// on it would hold for ever.
+func validateInstantPromQL(e *errs, path, expr string) {
+	validatePromQLType(e, path, expr, true)
+}
+
+func validatePromQLType(e *errs, path, expr string, instant bool) {
 	if strings.TrimSpace(expr) == "" {
 		e.required(path)
 		return
 	}
-	if _, err := promParser.ParseExpr(expr); err != nil {
+	x, err := promParser.ParseExpr(expr)
+	if err != nil {
 		e.add(path, "invalid PromQL: %v", err)
+		return
 	}
+	if !instant {
+		return
+	}
+	instantType(e, path, x)
+}
+
+// validateInstantType checks the type of an expression that parses (a
+// parse error is reported by whoever checks its syntax): a range vector or
+// a string has no value to compare with a threshold.
+func validateInstantType(e *errs, path, expr string) {
+	x, err := promParser.ParseExpr(strings.ReplaceAll(expr, "{{.Revision}}", "rev"))
+	if err != nil {
+		return
+	}
+	instantType(e, path, x)
+}
+
+func instantType(e *errs, path string, x parser.Expr) {
+	switch t := x.Type(); t {
+	case parser.ValueTypeVector, parser.ValueTypeScalar:
+	case parser.ValueTypeMatrix:
+		e.add(path, "the expression gives a range vector (matrix), which has no value to compare with a threshold: wrap it in a function such as rate(...) or max_over_time(...)")
+	default:
+		e.add(path, "the expression gives a %s, want an instant vector or a scalar to compare with a threshold", t)
+	}
+}
+
+// IsRatio reports whether a PromQL expression divides somewhere in its
+// parse tree (a binary "/"), i.e. is a ratio that is meaningless at low
+// traffic. A "/" inside a label matcher or a string (path=~"/api") is
+// not a division. An expression that does not parse is not a ratio.
+func IsRatio(expr string) bool {
+	x, err := promParser.ParseExpr(expr)
+	if err != nil {
+		return false
+	}
+	ratio := false
+	parser.Inspect(x, func(n parser.Node, _ []parser.Node) error {
+		if b, ok := n.(*parser.BinaryExpr); ok && b.Op == parser.DIV {
+			ratio = true
+		}
+		return nil
+	})
+	return ratio
 }
 
 func validateOp(e *errs, path string, op Op) {

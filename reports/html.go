@@ -74,21 +74,24 @@ type htmlPage struct {
 }
 
 type htmlRun struct {
-	R         drills.Result
-	Anchor    string
-	MTTD      string
-	MTTR      string
-	Duration  string
-	Passed    int
-	Labels    []string
-	Charts    []svgChart
-	Markers   []svgLegend
-	Proof     []proofRow
-	Events    []eventRow
-	Audit     []auditRow
-	HasTraces bool
-	Strips    *svgStrips
-	Coverage  []coverageRow
+	R        drills.Result
+	Anchor   string
+	MTTD     string
+	MTTR     string
+	Duration string
+	Passed   int
+	// Inconclusive counts the checks that could not be judged, shown
+	// apart from the passed ones.
+	Inconclusive int
+	Labels       []string
+	Charts       []svgChart
+	Markers      []svgLegend
+	Proof        []proofRow
+	Events       []eventRow
+	Audit        []auditRow
+	HasTraces    bool
+	Strips       *svgStrips
+	Coverage     []coverageRow
 }
 
 type proofRow struct {
@@ -119,12 +122,13 @@ var markerKinds = []struct {
 
 func newHTMLRun(r drills.Result) htmlRun {
 	h := htmlRun{
-		R:        r,
-		Anchor:   anchorOf(r),
-		MTTD:     fmtDur(r.MTTD),
-		MTTR:     fmtDur(r.MTTR),
-		Duration: humanDur(runDuration(r)),
-		Passed:   checksPassed(r),
+		R:            r,
+		Anchor:       anchorOf(r),
+		MTTD:         fmtDur(r.MTTD),
+		MTTR:         fmtDur(r.MTTR),
+		Duration:     humanDur(runDuration(r)),
+		Passed:       checksPassed(r),
+		Inconclusive: checksWith(r, drills.VerdictInconclusive),
 	}
 	for _, k := range sortedKeys(r.Labels) {
 		h.Labels = append(h.Labels, k+"="+r.Labels[k])

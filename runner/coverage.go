@@ -308,9 +308,3 @@ func (run *Run) observeGuard(now time.Time, units []engine.UnitReport) {
 	run.cov.observe(now, run.currentPhase(), units)
 }
 
-// currentPhase is the name of the phase running now.
-func (run *Run) currentPhase() string {
-	run.mu.Lock()
-	defer run.mu.Unlock()
-	return run.phaseName
-}

@@ -39,12 +39,22 @@ func newFakeProm(t *testing.T, values map[string]float64) *fakeProm {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		q := r.Form.Get("query")
+		ts := float64(time.Now().UnixMilli()) / 1000
+		// The engine dates a rule by its series' newest raw sample.
+		sel, stamp := strings.CutPrefix(q, "max(timestamp(")
+		sel, stamp = strings.CutSuffix(sel, "))")
+		if !stamp {
+			sel = q
+		}
 		p.mu.Lock()
-		v, ok := p.values[r.Form.Get("query")]
+		v, ok := p.values[sel]
 		p.mu.Unlock()
+		if ok && stamp {
+			v = ts
+		}
 		result := []any{}
 		if ok {
-			ts := float64(time.Now().UnixMilli()) / 1000
 			result = append(result, map[string]any{"metric": map[string]string{}, "value": []any{ts, fmt.Sprint(v)}})
 		}
 		w.Header().Set("Content-Type", "application/json")

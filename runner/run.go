@@ -38,7 +38,7 @@ type Run struct {
 	faults    []*injected
 	injected  time.Time // first fault injected
 	health    healthTracker
-	phaseName string
+	phaseName string // guarded by mu: read from the engine's goroutine
 	conns     conns
 	httpc     *http.Client
 	mttr      *time.Duration
@@ -83,6 +83,21 @@ type Progress struct {
 	HasTraffic bool
 }
 
+// currentPhase returns the name of the phase that runs now; safe to call
+// from any goroutine.
+func (run *Run) currentPhase() string {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	return run.phaseName
+}
+
+// setPhase records the phase that runs now.
+func (run *Run) setPhase(name string) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	run.phaseName = name
+}
+
 // event records a timeline event.
 func (run *Run) event(kind drills.EventKind, at time.Time, msg string, attrs map[string]string) {
 	run.mu.Lock()
@@ -106,7 +121,7 @@ func (run *Run) report(msg string) {
 	if run.r.progress == nil {
 		return
 	}
-	p := Progress{Drill: run.drill.Metadata.Name, Phase: run.phaseName, Elapsed: run.r.now().Sub(run.res.Started), Message: msg}
+	p := Progress{Drill: run.drill.Metadata.Name, Phase: run.currentPhase(), Elapsed: run.r.now().Sub(run.res.Started), Message: msg}
 	if run.gen != nil {
 		s := run.gen.Stats().Last(run.drill.Spec.SLO.Window.Duration)
 		p.HasTraffic = s.Requests > 0
@@ -118,9 +133,7 @@ func (run *Run) report(msg string) {
 // phase runs one phase with its timeout and records its result.
 func (run *Run) phase(ctx context.Context, p phase) error {
 	start := run.r.now()
-	run.mu.Lock()
-	run.phaseName = p.name
-	run.mu.Unlock()
+	run.setPhase(p.name)
 	run.event(drills.EventPhase, start, "phase "+p.name+" started", map[string]string{"phase": p.name})
 	run.report("phase " + p.name)
 	pctx, cancel := context.WithTimeout(ctx, p.timeout(run.drill))

@@ -38,12 +38,15 @@ type runFlags struct {
 	noGuard    bool
 	quiet      bool
 	verbose    bool
+	// junitInconclusive is --junit-inconclusive: error or skipped.
+	junitInconclusive string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
 	f.registerRunner(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.reportDir, "report-dir", "_out/run", "folder for junit.xml, results.json, summary.md, report.html and runs/RUNID.json (\"\" writes none)")
+	fl.StringVar(&f.junitInconclusive, "junit-inconclusive", string(reports.JUnitError), "how junit.xml writes inconclusive drills, phases and checks: error (red, with the reason) or skipped")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress, only the summary")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log the runner's and the engine's steps")
 }
@@ -128,7 +131,9 @@ the stretch over which the SLOs held for the stability window.
 
 Reports go to --report-dir: junit.xml, results.json, summary.md,
 report.html for all drills of the call, and runs/RUNID.json per drill for
-'firedrill report publish'.
+'firedrill report publish'. In junit.xml an inconclusive or error drill is an
+<error> with the reason (CI shows it red); --junit-inconclusive=skipped
+writes inconclusive ones as skipped instead.
 
 The cluster is chosen as kubectl chooses it: --kubeconfig, --context,
 --cluster, --user, --server, --token, --as, --request-timeout and the other
@@ -261,6 +266,10 @@ func (f *runFlags) runnerOptions(ctx context.Context, cmd *cobra.Command, cfg *r
 }
 
 func runDrills(cmd *cobra.Command, f *runFlags, args []string) error {
+	junitMode, err := reports.ParseJUnitInconclusive(f.junitInconclusive)
+	if err != nil {
+		return fmt.Errorf("--junit-inconclusive: %w", err)
+	}
 	ds, err := loadDrillArgs(args)
 	if err != nil {
 		return err
@@ -305,7 +314,7 @@ func runDrills(cmd *cobra.Command, f *runFlags, args []string) error {
 		}
 	}
 	if f.reportDir != "" {
-		paths, err := reports.WriteFiles(context.WithoutCancel(ctx), f.reportDir, results)
+		paths, err := reports.WriteFiles(context.WithoutCancel(ctx), f.reportDir, results, reports.WithJUnitInconclusive(junitMode))
 		if err != nil {
 			return err
 		}
