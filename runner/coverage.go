@@ -307,4 +307,3 @@ func percent(f float64) string {
 func (run *Run) observeGuard(now time.Time, units []engine.UnitReport) {
 	run.cov.observe(now, run.currentPhase(), units)
 }
-
