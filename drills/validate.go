@@ -514,10 +514,6 @@ func validateExpect(e *errs, d *Drill) {
 	}
 }
 
-func validatePromQL(e *errs, path, expr string) {
-	validatePromQLType(e, path, expr, false)
-}
-
 // validateInstantPromQL checks an expression that is compared with a
 // threshold: it must give an instant vector or a scalar. A range vector
 // (http_requests_total[1m]) or a string has no value to compare, so a rule

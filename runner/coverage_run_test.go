@@ -42,8 +42,9 @@ func newFakeProm(t *testing.T, values map[string]float64) *fakeProm {
 		q := r.Form.Get("query")
 		ts := float64(time.Now().UnixMilli()) / 1000
 		// The engine dates a rule by its series' newest raw sample.
-		sel, stamp := strings.CutPrefix(q, "max(timestamp(")
-		sel, stamp = strings.CutSuffix(sel, "))")
+		sel, hasPrefix := strings.CutPrefix(q, "max(timestamp(")
+		sel, hasSuffix := strings.CutSuffix(sel, "))")
+		stamp := hasPrefix && hasSuffix
 		if !stamp {
 			sel = q
 		}
