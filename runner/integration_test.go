@@ -70,6 +70,17 @@ func requireRestored(t *testing.T, cs kubernetes.Interface) {
 	require.Equal(t, map[string]string{"app": "payment"}, svc.Spec.Selector)
 }
 
+// proofChecks returns the proof-of-effect checks of r.
+func proofChecks(r *drills.Result) []drills.Check {
+	var out []drills.Check
+	for _, c := range r.Checks {
+		if c.Kind == drills.CheckProof {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func kinds(r *drills.Result) map[drills.EventKind]int {
 	m := map[drills.EventKind]int{}
 	for _, e := range r.Events {
@@ -112,12 +123,7 @@ func TestRunBadImageDrill(t *testing.T) {
 	require.Equal(t, drills.VerdictPassed, check(t, res, "expect strategy").Verdict)
 	require.Equal(t, "revert", check(t, res, "expect strategy").Observed)
 	// The proof names the bad revision's pods and what each answered.
-	var proof []drills.Check
-	for _, c := range res.Checks {
-		if c.Kind == drills.CheckProof {
-			proof = append(proof, c)
-		}
-	}
+	proof := proofChecks(res)
 	require.Len(t, proof, 1)
 	require.Equal(t, drills.VerdictPassed, proof[0].Verdict)
 	require.Contains(t, proof[0].Observed, "pods answered the drill's requests")
@@ -452,12 +458,7 @@ func TestRunPartitionWithoutTrafficIsNotProven(t *testing.T) {
 	logResult(t, res)
 	require.Equal(t, drills.VerdictInconclusive, res.Verdict, res.Reason)
 	require.Zero(t, kinds(res)[drills.EventProof], "no proof of effect")
-	var proof []drills.Check
-	for _, c := range res.Checks {
-		if c.Kind == drills.CheckProof {
-			proof = append(proof, c)
-		}
-	}
+	proof := proofChecks(res)
 	require.Len(t, proof, 1)
 	require.Equal(t, drills.VerdictInconclusive, proof[0].Verdict)
 	require.Contains(t, proof[0].Observed, "fd-idle")
