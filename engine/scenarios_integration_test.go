@@ -22,6 +22,7 @@ import (
 	"github.com/firedrill/firedrill/clusters/local/stack"
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
+	"github.com/firedrill/firedrill/engine/signals"
 	"github.com/firedrill/firedrill/runner/traffic"
 )
 
@@ -90,6 +91,20 @@ func newScenario(t *testing.T, timeout time.Duration) *scenario {
 	twg.Go(func() { _ = gen.Run(tctx) })
 	t.Cleanup(func() { stopTraffic(); twg.Wait() })
 	waitProm(ctx, t, prom, engine.DefaultRequestRateExpr, func(v float64) bool { return v > 10 }, time.Minute)
+
+	// The drill leaves its rules to the signals generated from the
+	// target's metrics, as firedrill run's preflight does.
+	sc := drills.TargetScope(d.Spec.Target)
+	var m signals.Metrics
+	require.Eventually(t, func() bool {
+		m, err = signals.Detect(ctx, prom, sc, d.Spec.Target.Metrics, time.Now())
+		return err == nil
+	}, time.Minute, 250*time.Millisecond, "the payment service's metrics are detected")
+	o := signals.Options{}
+	if p := d.Spec.SLO.P99; p != nil {
+		o.P99 = p.Duration
+	}
+	signals.Apply(d.Spec.Guard, m, sc, o)
 
 	return &scenario{t: t, ctx: ctx, cs: cs, prom: prom, drill: d}
 }
