@@ -126,7 +126,6 @@ func TestRunBadImageDrill(t *testing.T) {
 	proof := proofChecks(res)
 	require.Len(t, proof, 1)
 	require.Equal(t, drills.VerdictPassed, proof[0].Verdict)
-	require.Contains(t, proof[0].Observed, "pods answered the drill's requests")
 	require.Regexp(t, `pod payment-\S+ of ReplicaSet payment-\S+ \(\d+\.\d+\.\d+\.\d+\): answered`, proof[0].Observed)
 	// The guard could see: every signal unit evaluated during the fault.
 	require.NotEmpty(t, res.GuardCoverage)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/scenarios"
 )
 
 // proofPoll is how often observe asks each fault whether it took effect: a
@@ -137,6 +138,12 @@ func (run *Run) prove(ctx context.Context) {
 				st.Message = "status: " + err.Error()
 			}
 			run.mu.Lock()
+			if errors.Is(err, scenarios.ErrNotInjected) && f.lastProof.Message != "" {
+				// Removed at the end of its duration: what it showed
+				// while it was in stays the last word.
+				run.mu.Unlock()
+				continue
+			}
 			f.lastProof = st
 			if st.Effective {
 				f.proven, f.proof, f.provenAt = true, st, run.r.now()

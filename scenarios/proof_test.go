@@ -276,7 +276,7 @@ func TestBadImageProvenByNamedReason(t *testing.T) {
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
 			&corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: ns}, Reason: "Unhealthy",
 				InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "payment-bad-a", UID: "uid-payment-bad-a"},
-				Message:        "Readiness probe failed: HTTP probe failed with statuscode: 500"},
+				Message:        "Readiness probe failed: HTTP probe failed with statuscode: 500", Count: 3},
 			"never ready: Readiness probe failed: HTTP probe failed with statuscode: 500"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

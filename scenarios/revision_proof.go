@@ -146,7 +146,9 @@ func notReadyReason(p *corev1.Pod) string {
 }
 
 // readinessFailure is the message of the pod's latest failed readiness
-// probe, from its Unhealthy events ("" if none).
+// probe, from its Unhealthy events ("" if none), once the probe has failed
+// as often as its failureThreshold: a probe refused while the container is
+// still starting up is not a reason the pod cannot become ready.
 func readinessFailure(ctx context.Context, deps Deps, p *corev1.Pod) (string, error) {
 	evs, err := deps.Client.CoreV1().Events(p.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(p.UID)})
 	if err != nil {
@@ -154,9 +156,14 @@ func readinessFailure(ctx context.Context, deps Deps, p *corev1.Pod) (string, er
 	}
 	msg := ""
 	var last time.Time
+	failures := int32(0)
 	for _, e := range evs.Items {
 		if e.InvolvedObject.UID != p.UID || e.Reason != "Unhealthy" || !strings.HasPrefix(e.Message, "Readiness probe failed") {
 			continue
+		}
+		failures += max(e.Count, 1)
+		if e.Series != nil {
+			failures = max(failures, e.Series.Count)
 		}
 		at := e.LastTimestamp.Time
 		if at.IsZero() {
@@ -166,7 +173,25 @@ func readinessFailure(ctx context.Context, deps Deps, p *corev1.Pod) (string, er
 			msg, last = e.Message, at
 		}
 	}
+	if failures < readinessThreshold(p) {
+		return "", nil
+	}
 	return strings.TrimSpace(msg), nil
+}
+
+// readinessThreshold is the largest failureThreshold of p's readiness
+// probes (Kubernetes' default 3 when unset).
+func readinessThreshold(p *corev1.Pod) int32 {
+	n := int32(0)
+	for _, c := range p.Spec.Containers {
+		if rp := c.ReadinessProbe; rp != nil {
+			n = max(n, rp.FailureThreshold)
+		}
+	}
+	if n == 0 {
+		n = 3
+	}
+	return n
 }
 
 // status is the proof: the revision's pods answered the drill's requests,
