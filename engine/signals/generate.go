@@ -3,7 +3,6 @@ package signals
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -117,11 +116,11 @@ func Needed(g *drills.Guard) bool {
 		(st != nil && (st.ErrorsExpr == "" || st.TotalExpr == ""))
 }
 
-// hasRatio reports whether a rule divides: the low-traffic guard's request
-// rate is read only for those (the engine's own test).
+// hasRatio reports whether a rule divides (drills.IsRatio, the engine's
+// own test): the low-traffic guard's request rate is read only for those.
 func hasRatio(rules []drills.Rule) bool {
 	for _, r := range rules {
-		if strings.Contains(r.Expr, "/") {
+		if drills.IsRatio(r.Expr) {
 			return true
 		}
 	}
