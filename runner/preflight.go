@@ -141,6 +141,11 @@ func (run *Run) preflight(ctx context.Context) error {
 			return fmt.Errorf("prometheus %s is not answering: %w", d.Spec.Prometheus.URL, err)
 		}
 		run.prom = api
+		// The scrape interval first: the drill's own windows are checked
+		// against it, and the generated ones are made long enough for it.
+		if err := run.checkScrape(ctx, t.Namespace, dep.Spec.Selector); err != nil {
+			return err
+		}
 		// The target's metrics: a workload whose counters appear with its
 		// first request may have none before the drill's traffic starts;
 		// the baseline tries again while traffic flows.
@@ -149,9 +154,6 @@ func (run *Run) preflight(ctx context.Context) error {
 				return fmt.Errorf("target metrics: %w", err)
 			}
 			run.event(drills.EventNote, run.r.now(), "target metrics not found yet, looking again once traffic flows: "+err.Error(), nil)
-		}
-		if err := run.checkScrape(ctx, t.Namespace, dep.Spec.Selector); err != nil {
-			return err
 		}
 	} else if run.guard && len(d.Spec.Guard.Rules) > 0 {
 		return errors.New("the guard has PromQL rules but the drill names no spec.prometheus.url")

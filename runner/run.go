@@ -47,6 +47,9 @@ type Run struct {
 
 	teardownErr error
 
+	// scrape is the target's scrape interval as Prometheus reports it
+	// (0 when unknown); the generated signals' windows follow it.
+	scrape time.Duration
 	// signalsDone is set once the guard's generated signals are filled in.
 	signalsDone bool
 	// proofConns serve the consistency checks that faults run as their

@@ -122,6 +122,9 @@ func promFields(d *drills.Drill, guard bool) []promField {
 		for i, r := range g.Rules {
 			out = append(out, promField{fmt.Sprintf("spec.guard.rules[%d].expr", i), r.Expr})
 		}
+		if g.RequestRateExpr != "" {
+			out = append(out, promField{"spec.guard.requestRateExpr", g.RequestRateExpr})
+		}
 		if s := g.Statistical; s != nil {
 			out = append(out,
 				promField{"spec.guard.statistical.errorsExpr", s.ErrorsExpr},
@@ -192,7 +195,9 @@ func checkScrapeWindows(d *drills.Drill, guard bool, interval time.Duration, whe
 
 // checkScrape reads the scrape interval of the target's pods (those the
 // selector picks in ns) from Prometheus and refuses PromQL windows too
-// short for it; when Prometheus cannot tell, it warns and goes on.
+// short for it; when Prometheus cannot tell, it warns and goes on. A known
+// interval is kept in run.scrape for the generated signals, and a guard
+// that leaves staleAfter out gets one that a standard scrape can meet.
 func (run *Run) checkScrape(ctx context.Context, ns string, sel *metav1.LabelSelector) error {
 	if run.prom == nil {
 		return nil
@@ -218,7 +223,37 @@ func (run *Run) checkScrape(ctx context.Context, ns string, sel *metav1.LabelSel
 		warn(fmt.Sprintf("Prometheus scrapes none of the target's %d pods (no active target with their namespace/pod labels or IP), PromQL windows not checked", len(pods.Items)))
 		return nil
 	}
+	run.scrape = interval
 	run.event(drills.EventNote, run.r.now(), fmt.Sprintf("target scraped every %s (%s); PromQL windows must be at least %s",
-		model.Duration(interval), where, model.Duration(MinScrapesPerWindow*interval)), nil)
+		model.Duration(interval), where, model.Duration(MinScrapesPerWindow*interval)),
+		map[string]string{"scrapeInterval": model.Duration(interval).String()})
+	if g := run.drill.Spec.Guard; run.guard && g != nil {
+		if stale, ok := staleAfterFor(g, run.drill.Written("spec.guard.staleAfter"), interval); ok {
+			g.StaleAfter = drills.D(stale)
+			run.event(drills.EventNote, run.r.now(), fmt.Sprintf("guard staleAfter %s (%d scrape intervals; spec.guard.staleAfter not set)",
+				model.Duration(stale), StaleScrapes), nil)
+		}
+	}
 	return checkScrapeWindows(run.drill, run.guard, interval, where)
+}
+
+// StaleScrapes is how many scrape intervals old a rule's newest sample may
+// be before the guard holds, when the drill does not set
+// spec.guard.staleAfter: a sample is up to one interval old between
+// scrapes, and one missed scrape is not yet blindness.
+const StaleScrapes = 2
+
+// staleAfterFor returns the staleness limit a guard without its own gets
+// at this scrape interval, and whether it differs from the default: the
+// default, or StaleScrapes intervals where that is longer. A limit the
+// drill wrote, or set in code to other than the default, is kept.
+func staleAfterFor(g *drills.Guard, written bool, interval time.Duration) (time.Duration, bool) {
+	if written || (g.StaleAfter != nil && g.StaleAfter.Duration != drills.DefaultStaleAfter) {
+		return 0, false
+	}
+	least := StaleScrapes * interval
+	if least <= drills.DefaultStaleAfter {
+		return 0, false
+	}
+	return least, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,7 +51,14 @@ func pod(ns, name, ip string) corev1.Pod {
 
 func scrapeDrill(t *testing.T, ruleExpr string) *drills.Drill {
 	t.Helper()
-	src := `apiVersion: firedrill.dev/v1alpha1
+	ds, err := drills.Load("drills/windows.yaml", []byte(scrapeDrillSrc(ruleExpr)))
+	require.NoError(t, err)
+	return ds[0]
+}
+
+// scrapeDrillSrc is scrapeDrill's YAML.
+func scrapeDrillSrc(ruleExpr string) string {
+	return `apiVersion: firedrill.dev/v1alpha1
 kind: Drill
 metadata:
   name: windows
@@ -70,9 +78,6 @@ spec:
     - type: pod-kill
   traffic: {rate: 1, requests: [{path: /}]}
 `
-	ds, err := drills.Load("drills/windows.yaml", []byte(src))
-	require.NoError(t, err)
-	return ds[0]
 }
 
 func TestScrapeIntervalMatchesTargetPods(t *testing.T) {
@@ -179,6 +184,17 @@ func TestCheckScrapeReadsTheTargetsPods(t *testing.T) {
 	run = r.newRun(scrapeDrill(t, `rate(x[1m])`))
 	run.prom = api
 	require.NoError(t, run.checkScrape(ctx, "shop", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}))
+	require.Equal(t, 15*time.Second, run.scrape, "kept for the generated windows")
+	require.Equal(t, 30*time.Second, run.drill.Spec.Guard.StaleAfter.Duration, "two 15s scrapes: the 10s default would hold between scrapes")
+	require.Contains(t, notes(run), "guard staleAfter 30s (2 scrape intervals; spec.guard.staleAfter not set)")
+
+	// A staleAfter the drill sets is its own.
+	ds, err := drills.Load("drills/stale.yaml", []byte(strings.Replace(scrapeDrillSrc(`rate(x[1m])`), "  guard:\n", "  guard:\n    staleAfter: 12s\n", 1)))
+	require.NoError(t, err)
+	run = r.newRun(ds[0])
+	run.prom = api
+	require.NoError(t, run.checkScrape(ctx, "shop", &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}))
+	require.Equal(t, 12*time.Second, run.drill.Spec.Guard.StaleAfter.Duration)
 
 	// Prometheus does not scrape the db pods: a warning, and on.
 	run = r.newRun(scrapeDrill(t, `rate(x[5s])`))

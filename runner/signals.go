@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine/signals"
 )
@@ -60,6 +62,10 @@ func (run *Run) resolveSignals(ctx context.Context) error {
 	o := signals.Options{}
 	if p := d.Spec.SLO.P99; p != nil {
 		o.P99 = p.Duration
+	}
+	o, widened := signals.ForScrape(o, run.scrape)
+	for _, w := range widened {
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("generated %s, for the target's %s scrape", w, model.Duration(run.scrape)), nil)
 	}
 	for _, s := range signals.Apply(d.Spec.Guard, m, sc, o) {
 		run.event(drills.EventNote, run.r.now(), "generated "+s, nil)

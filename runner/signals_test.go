@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -85,6 +86,34 @@ func TestResolveSignals(t *testing.T) {
 	require.NoError(t, run.resolveSignals(context.Background()))
 	require.Len(t, run.res.Events, n)
 	require.Len(t, g.Rules, 2)
+}
+
+// At a 15 s scrape the generated windows span four scrapes, and the run
+// says so.
+func TestResolveSignalsWidensWindowsToTheScrape(t *testing.T) {
+	url := seriesProm(t, []map[string]string{
+		{"__name__": "http_requests_total", "code": "200", "namespace": "demo", "pod": "payment-7d9f8b6c4-x2k9q"},
+	})
+	d, err := runCopy(signalsDrill(url))
+	require.NoError(t, err)
+	run := New(nil).newRun(d)
+	run.prom, err = DefaultPrometheus(url)
+	require.NoError(t, err)
+	run.scrape = 15 * time.Second
+	require.NoError(t, run.resolveSignals(context.Background()))
+	g := d.Spec.Guard
+	require.Len(t, g.Rules, 1)
+	require.Contains(t, g.Rules[0].Expr, "[1m]")
+	require.NotContains(t, g.Rules[0].Expr, "[15s]")
+	require.Contains(t, g.RequestRateExpr, "[1m]")
+	require.Contains(t, g.Statistical.TotalExpr, "[1m]")
+	var msgs []string
+	for _, e := range run.res.Events {
+		msgs = append(msgs, e.Message)
+	}
+	require.Contains(t, msgs, "generated rules' rate window 15s → 1m, for the target's 15s scrape")
+	// Every generated window passes the scrape check.
+	require.NoError(t, checkScrapeWindows(d, true, run.scrape, "pods every 15s"))
 }
 
 func TestResolveSignalsNothingFound(t *testing.T) {

@@ -18,8 +18,13 @@ const (
 	LatencyRule = "LatencySpike"
 	// DefaultWindow is the rate window of the generated rules.
 	DefaultWindow = 15 * time.Second
-	// DefaultRateWindow is the rate window of the generated request rate.
+	// DefaultRateWindow is the window of the generated request rate and of
+	// the statistical test's counts.
 	DefaultRateWindow = time.Minute
+	// MinScrapesPerWindow is how many scrape intervals a generated window
+	// spans at least: a rate needs two samples in its window, and four
+	// leave room for a missed scrape and for the sample alignment.
+	MinScrapesPerWindow = 4
 	// DefaultErrorThreshold is the generated error-rate rule's threshold.
 	DefaultErrorThreshold = 0.05
 	// DefaultErrorFor is the generated error-rate rule's for window.
@@ -30,14 +35,41 @@ const (
 
 // Options tune the generated rules.
 type Options struct {
-	// Window is the rate window (default DefaultWindow).
+	// Window is the rules' rate window (default DefaultWindow).
 	Window time.Duration
+	// RateWindow is the request rate's and the statistical counts' window
+	// (default DefaultRateWindow).
+	RateWindow time.Duration
 	// ErrorThreshold is the error ratio that fires the error-rate rule
 	// (default DefaultErrorThreshold).
 	ErrorThreshold float64
 	// P99 is the drill's p99 SLO: the latency rule fires at twice it
 	// (default twice drills.DefaultP99).
 	P99 time.Duration
+}
+
+// ForScrape returns the options for a target scraped every interval: the
+// windows are the defaults, or MinScrapesPerWindow intervals where that is
+// longer, so that every generated window holds enough samples at the
+// target's real scrape interval. An unknown interval (0) keeps the
+// defaults. widened names the windows it lengthened, for the run's events.
+func ForScrape(o Options, interval time.Duration) (out Options, widened []string) {
+	least := MinScrapesPerWindow * interval
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	if o.RateWindow <= 0 {
+		o.RateWindow = DefaultRateWindow
+	}
+	if o.Window < least {
+		widened = append(widened, fmt.Sprintf("rules' rate window %s → %s", promDuration(o.Window), promDuration(least)))
+		o.Window = least
+	}
+	if o.RateWindow < least {
+		widened = append(widened, fmt.Sprintf("request rate and statistical window %s → %s", promDuration(o.RateWindow), promDuration(least)))
+		o.RateWindow = least
+	}
+	return o, widened
 }
 
 // Selector returns the request counter's series selector with the given
@@ -85,23 +117,30 @@ func Rules(m Metrics, sc drills.Scope, o Options) []drills.Rule {
 }
 
 // RequestRate returns the low-traffic guard's request rate: the scope's
-// requests per second over DefaultRateWindow.
-func RequestRate(m Metrics, sc drills.Scope) string {
-	return fmt.Sprintf(`sum(rate(%s[%s]))`, m.Selector(sc.Matchers()), promDuration(DefaultRateWindow))
+// requests per second over window (DefaultRateWindow when 0).
+func RequestRate(m Metrics, sc drills.Scope, window time.Duration) string {
+	if window <= 0 {
+		window = DefaultRateWindow
+	}
+	return fmt.Sprintf(`sum(rate(%s[%s]))`, m.Selector(sc.Matchers()), promDuration(window))
 }
 
 // CounterExpr turns the statistical test's counter selector into the
-// count the test reads. It is the one place that decides the function.
-func CounterExpr(selector string) string {
-	return fmt.Sprintf(`sum(increase(%s[1m]))`, selector)
+// count the test reads over window (DefaultRateWindow when 0). It is the
+// one place that decides the function.
+func CounterExpr(selector string, window time.Duration) string {
+	if window <= 0 {
+		window = DefaultRateWindow
+	}
+	return fmt.Sprintf(`sum(increase(%s[%s]))`, selector, promDuration(window))
 }
 
 // Statistical returns the statistical test's error and request counts of a
-// revision: the counters of the revision's pods ({{.Revision}} is the pod
-// template hash the test fills in).
-func Statistical(m Metrics, sc drills.Scope) (errorsExpr, totalExpr string) {
+// revision over window: the counters of the revision's pods
+// ({{.Revision}} is the pod template hash the test fills in).
+func Statistical(m Metrics, sc drills.Scope, window time.Duration) (errorsExpr, totalExpr string) {
 	sel := sc.RevisionMatchers()
-	return CounterExpr(m.ErrorsSelector(sel)), CounterExpr(m.Selector(sel))
+	return CounterExpr(m.ErrorsSelector(sel), window), CounterExpr(m.Selector(sel), window)
 }
 
 // Needed reports whether the guard leaves something to the generated
@@ -148,11 +187,11 @@ func Apply(g *drills.Guard, m Metrics, sc drills.Scope, o Options) []string {
 		g.Rules = append(gen, g.Rules...)
 	}
 	if g.RequestRateExpr == "" {
-		g.RequestRateExpr = RequestRate(m, sc)
+		g.RequestRateExpr = RequestRate(m, sc, o.RateWindow)
 		did = append(did, "request rate: "+g.RequestRateExpr)
 	}
 	if st := g.Statistical; st != nil {
-		e, t := Statistical(m, sc)
+		e, t := Statistical(m, sc, o.RateWindow)
 		if st.ErrorsExpr == "" {
 			st.ErrorsExpr = e
 			did = append(did, "statistical errors: "+e)

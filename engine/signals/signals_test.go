@@ -169,8 +169,8 @@ func TestGenerate(t *testing.T) {
 	require.Equal(t, drills.SeverityCritical, rules[0].Severity)
 	require.Equal(t, `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{`+sel+`}[15s])))`, rules[1].Expr)
 	require.Equal(t, 1.0, rules[1].Threshold, "twice the default p99 SLO, in seconds")
-	require.Equal(t, `sum(rate(http_requests_total{`+sel+`}[1m]))`, RequestRate(m, scope))
-	e, tot := Statistical(m, scope)
+	require.Equal(t, `sum(rate(http_requests_total{`+sel+`}[1m]))`, RequestRate(m, scope, 0))
+	e, tot := Statistical(m, scope, 0)
 	rev := `namespace="shop",pod=~"cart-{{.Revision}}-[a-z0-9]{5}"`
 	require.Equal(t, `sum(increase(http_requests_total{`+rev+`,status=~"5.."}[1m]))`, e)
 	require.Equal(t, `sum(increase(http_requests_total{`+rev+`}[1m]))`, tot)
@@ -181,10 +181,41 @@ func TestGenerate(t *testing.T) {
 	require.Equal(t, `(sum(rate(grpc_server_handled_total{`+sel+`,grpc_code=~"Unknown|DeadlineExceeded|Unimplemented|Internal|Unavailable|DataLoss"}[30s])) or vector(0)) / sum(rate(grpc_server_handled_total{`+sel+`}[30s]))`, rules[0].Expr)
 
 	// Every generated expression is valid, scoped PromQL.
-	for _, x := range []string{rules[0].Expr, RequestRate(m, scope), e, tot} {
+	for _, x := range []string{rules[0].Expr, RequestRate(m, scope, 0), e, tot} {
 		bad, err := drills.Unscoped(x)
 		require.NoError(t, err, x)
 		require.Empty(t, bad, x)
+	}
+}
+
+func TestForScrape(t *testing.T) {
+	o, widened := ForScrape(Options{}, 500*time.Millisecond)
+	require.Equal(t, Options{Window: DefaultWindow, RateWindow: DefaultRateWindow}, o, "a fast scrape keeps the defaults")
+	require.Empty(t, widened)
+	o, widened = ForScrape(Options{}, 0)
+	require.Equal(t, DefaultWindow, o.Window, "an unknown interval keeps the defaults")
+	require.Empty(t, widened)
+
+	o, widened = ForScrape(Options{P99: time.Second}, 15*time.Second)
+	require.Equal(t, time.Minute, o.Window, "four 15s scrapes")
+	require.Equal(t, time.Minute, o.RateWindow)
+	require.Equal(t, time.Second, o.P99)
+	require.Equal(t, []string{"rules' rate window 15s → 1m"}, widened)
+
+	o, widened = ForScrape(Options{}, 30*time.Second)
+	require.Equal(t, 2*time.Minute, o.Window)
+	require.Equal(t, 2*time.Minute, o.RateWindow)
+	require.Len(t, widened, 2)
+
+	// The generated expressions take the widened windows.
+	m := Metrics{Convention: drills.ConventionPrometheus, Requests: "http_requests_total", StatusLabel: "code", Errors: HTTPErrors, Latency: "http_request_duration_seconds_bucket"}
+	on := true
+	g := drills.Guard{DefaultRules: &on, Statistical: &drills.Statistical{}}
+	Apply(&g, m, scope, o)
+	for _, x := range []string{g.Rules[0].Expr, g.Rules[1].Expr, g.RequestRateExpr, g.Statistical.ErrorsExpr, g.Statistical.TotalExpr} {
+		require.Contains(t, x, "[2m]", x)
+		require.NotContains(t, x, "[15s]", x)
+		require.NotContains(t, x, "[1m]", x)
 	}
 }
 
@@ -205,7 +236,7 @@ func TestApply(t *testing.T) {
 	g = drills.Guard{DefaultRules: &off}
 	did = Apply(&g, m, scope, Options{})
 	require.Empty(t, g.Rules)
-	require.Equal(t, RequestRate(m, scope), g.RequestRateExpr)
+	require.Equal(t, RequestRate(m, scope, 0), g.RequestRateExpr)
 	require.Equal(t, []string{"request rate: " + g.RequestRateExpr}, did)
 }
 
