@@ -13,6 +13,7 @@ import (
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
+	"github.com/firedrill/firedrill/engine/signals"
 	"github.com/firedrill/firedrill/runner/traffic"
 	"github.com/firedrill/firedrill/scenarios"
 )
@@ -50,6 +51,9 @@ type Run struct {
 	// scrape is the target's scrape interval as Prometheus reports it
 	// (0 when unknown); the generated signals' windows follow it.
 	scrape time.Duration
+	// metrics are the target's request metrics the generated signals
+	// read, once resolved.
+	metrics *signals.Metrics
 	// signalsDone is set once the guard's generated signals are filled in.
 	signalsDone bool
 	// proofConns serve the consistency checks that faults run as their

@@ -53,6 +53,7 @@ func (run *Run) resolveSignals(ctx context.Context) error {
 		return err
 	}
 	run.signalsDone = true
+	run.metrics = &m
 	how := "from spec.target.metrics"
 	if m.Found != "" {
 		how = "detected"

@@ -10,25 +10,39 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/engine/signals"
 )
 
 // promTimeline adds Prometheus's view of the run to the timeline, one
-// sample a second: the target namespace's request rate, 5xx ratio and p99
-// from the conventional http_requests_total and
-// http_request_duration_seconds metrics. A workload without those metrics
-// simply has no Prometheus samples.
+// sample a second: the target's request rate, error ratio and p99, read
+// from its own metrics (those the guard's signals were generated from, or
+// detected now) over a window of at least four scrapes. A workload whose
+// metrics cannot be found simply has no Prometheus samples.
 func (run *Run) promTimeline(ctx context.Context) {
 	if run.prom == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	ns := run.drill.Spec.Target.Namespace
-	sel := fmt.Sprintf(`namespace=%q`, ns)
+	d := run.drill
+	sc := drills.TargetScope(d.Spec.Target)
+	m := run.metrics
+	if m == nil {
+		found, err := signals.Detect(ctx, run.prom, sc, d.Spec.Target.Metrics, run.r.now())
+		if err != nil {
+			run.r.log.Warn("prometheus timeline: the target's request metrics", "err", err)
+			return
+		}
+		m = &found
+	}
+	w := model.Duration(max(5*time.Second, signals.MinScrapesPerWindow*run.scrape)).String()
+	sel := sc.Matchers()
 	exprs := map[string]string{
-		"throughput": fmt.Sprintf(`sum(rate(http_requests_total{%s}[5s]))`, sel),
-		"errorRate":  fmt.Sprintf(`(sum(rate(http_requests_total{%s,code=~"5.."}[5s])) or vector(0)) / sum(rate(http_requests_total{%s}[5s]))`, sel, sel),
-		"p99":        fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{%s}[5s])))`, sel),
+		"throughput": fmt.Sprintf(`sum(rate(%s[%s]))`, m.Selector(sel), w),
+		"errorRate":  fmt.Sprintf(`(sum(rate(%s[%s])) or vector(0)) / sum(rate(%s[%s]))`, m.ErrorsSelector(sel), w, m.Selector(sel), w),
+	}
+	if m.Latency != "" {
+		exprs["p99"] = fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (rate(%s{%s}[%s])))`, m.Latency, sel, w)
 	}
 	r := promv1.Range{Start: run.res.Started.Truncate(time.Second), End: run.res.Finished, Step: time.Second}
 	series := map[string]map[int64]float64{}
