@@ -37,6 +37,12 @@ var podLabelPairs = [][2]string{
 	{"kubernetes_namespace", "kubernetes_pod_name"},
 }
 
+// ScrapeInterval is scrapeInterval for the commands that run a guard
+// without a drill run (firedrill guard).
+func ScrapeInterval(ctx context.Context, api promv1.API, pods []corev1.Pod) (time.Duration, string, error) {
+	return scrapeInterval(ctx, api, pods)
+}
+
 // scrapeInterval returns the longest scrape interval among Prometheus's
 // active targets that scrape one of pods, matched by namespace and pod
 // labels or by the pod IP in __address__ or instance, with a description of

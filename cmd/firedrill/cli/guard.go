@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"sync"
 	"time"
 
@@ -17,12 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
 	"github.com/firedrill/firedrill/engine/signals"
+	"github.com/firedrill/firedrill/runner"
 )
 
 type guardFlags struct {
@@ -210,7 +214,11 @@ func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
 					log.Warn("guard: target metrics not found; the generated rules are left out", "drill", p.name, "error", err)
 				} else {
 					log.Info("guard: target metrics", "drill", p.name, "metrics", m.String())
-					signals.Apply(&p.guard, m, sc, signals.Options{P99: p.p99})
+					o, widened := signals.ForScrape(signals.Options{P99: p.p99}, targetScrape(ctx, client, api, sc, log))
+					for _, w := range widened {
+						log.Info("guard: generated window widened for the target's scrape interval", "drill", p.name, "window", w)
+					}
+					signals.Apply(&p.guard, m, sc, o)
 				}
 			}
 		}
@@ -279,4 +287,34 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, nil
+}
+
+// targetScrape returns the scrape interval of the scope's pods as
+// Prometheus reports it, or 0 (the generated windows keep their defaults)
+// when it cannot tell.
+func targetScrape(ctx context.Context, client kubernetes.Interface, api promv1.API, sc drills.Scope, log *slog.Logger) time.Duration {
+	list, err := client.CoreV1().Pods(sc.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		log.Warn("guard: listing the target's pods for their scrape interval", "error", err)
+		return 0
+	}
+	re, err := regexp.Compile("^(?:" + sc.Pods + ")$")
+	if err != nil {
+		return 0
+	}
+	var pods []corev1.Pod
+	for _, p := range list.Items {
+		if re.MatchString(p.Name) {
+			pods = append(pods, p)
+		}
+	}
+	interval, where, err := runner.ScrapeInterval(ctx, api, pods)
+	if err != nil {
+		log.Warn("guard: reading the target's scrape interval", "error", err)
+		return 0
+	}
+	if interval > 0 {
+		log.Info("guard: target scrape interval", "interval", interval, "from", where)
+	}
+	return interval
 }
