@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -39,9 +40,9 @@ func renderConfig(self, kubeconfig string, interval time.Duration, ruleFiles []s
 	}
 	cfg := map[string]any{
 		"global": map[string]any{
-			"scrape_interval":     interval.String(),
-			"scrape_timeout":      interval.String(),
-			"evaluation_interval": interval.String(),
+			"scrape_interval":     model.Duration(interval).String(),
+			"scrape_timeout":      model.Duration(interval).String(),
+			"evaluation_interval": model.Duration(interval).String(),
 		},
 		"rule_files": ruleFiles,
 		"scrape_configs": []map[string]any{

@@ -77,3 +77,19 @@ func TestConfiguredIntervalReadsRenderedConfig(t *testing.T) {
 	_, ok = configuredInterval(bad)
 	require.False(t, ok)
 }
+
+// Prometheus's flags and config take its own duration syntax: 7.5s (Go's
+// rendering of half a 15 s scrape) is a usage error that stops the
+// server, so durations are written as 7s500ms.
+func TestDurationsUsePrometheusSyntax(t *testing.T) {
+	require.Contains(t, detectionFlags(15*time.Second), "--scrape.discovery-reload-interval=7s500ms")
+	b, err := renderConfig("127.0.0.1:9090", "/k/kubeconfig", 1500*time.Millisecond, nil, nil)
+	require.NoError(t, err)
+	require.Contains(t, string(b), "1s500ms")
+	require.NotContains(t, string(b), "1.5s")
+	p := filepath.Join(t.TempDir(), "prometheus.yml")
+	require.NoError(t, os.WriteFile(p, b, 0o644))
+	d, ok := configuredInterval(p)
+	require.True(t, ok)
+	require.Equal(t, 1500*time.Millisecond, d)
+}

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/firedrill/firedrill/clusters/internal/proc"
 )
 
@@ -49,7 +51,7 @@ func detectionFlags(interval time.Duration) []string {
 		// often (Prometheus's default is 5 s): a new revision's pods are
 		// then scraped about a second after they run, not up to 5 s
 		// later, which is most of a rollback engine's detection time.
-		"--scrape.discovery-reload-interval=" + reloadInterval(interval).String(),
+		"--scrape.discovery-reload-interval=" + model.Duration(reloadInterval(interval)).String(),
 		// A counter's creation time becomes a zero sample, so increase()
 		// over a new pod's first scrape is exact: a new revision's
 		// requests and errors count from its first request, one scrape
