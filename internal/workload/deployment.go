@@ -78,6 +78,7 @@ func (d *deployments) Mutate(ctx context.Context, ns, name string, fn func(*Work
 // FromDeployment is the workload view of dep (a deep copy).
 func FromDeployment(dep *appsv1.Deployment) *Workload {
 	dep = dep.DeepCopy()
+	orig := dep.DeepCopy()
 	w := &Workload{
 		Kind:        drills.TargetDeployment,
 		Namespace:   dep.Namespace,
@@ -90,6 +91,7 @@ func FromDeployment(dep *appsv1.Deployment) *Workload {
 		Paused:      dep.Spec.Paused,
 		Revision:    dep.Annotations[deploymentRevision],
 		HashLabel:   appsv1.DefaultDeploymentUniqueLabelKey,
+		Object:      orig,
 	}
 	w.Status, w.Healthy = deploymentHealth(dep)
 	return w

@@ -167,6 +167,7 @@ func FromRollout(ro *unstructured.Unstructured) (*Workload, error) {
 		Revision:    ro.GetAnnotations()[rolloutRevision],
 		HashLabel:   RolloutHashLabel,
 		Selector:    &metav1.LabelSelector{},
+		Object:      ro.DeepCopy(),
 	}
 	if ref, found, _ := unstructured.NestedMap(ro.Object, "spec", "workloadRef"); found && ref != nil {
 		return nil, fmt.Errorf("%s takes its pod template from a workloadRef, which firedrill does not drill yet", w)

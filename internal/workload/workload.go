@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -44,6 +45,9 @@ type Workload struct {
 	// for when it is not.
 	Healthy bool
 	Status  string
+	// Object is the object as read: an *appsv1.Deployment or an
+	// *unstructured.Unstructured Rollout.
+	Object runtime.Object
 }
 
 // String is "Kind namespace/name".
