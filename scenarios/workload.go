@@ -65,4 +65,3 @@ func describeKind(k drills.TargetKind) string {
 	}
 	return string(k)
 }
-
