@@ -93,6 +93,28 @@ func TestFromRollout(t *testing.T) {
 	require.ErrorContains(t, err, "workloadRef")
 }
 
+// TestFromRolloutBlueGreen: health reads the same status fields for a
+// blue-green Rollout: Healthy on the active (stable) ReplicaSet, not
+// healthy while a preview waits for promotion.
+func TestFromRolloutBlueGreen(t *testing.T) {
+	ro := rollout()
+	require.NoError(t, unstructured.SetNestedMap(ro.Object, map[string]any{
+		"blueGreen": map[string]any{"activeService": "payment", "previewService": "payment-preview", "autoPromotionEnabled": false},
+	}, "spec", "strategy"))
+	ro.Object["status"] = map[string]any{"observedGeneration": "3", "phase": "Healthy", "currentPodHash": "abc", "stableRS": "abc",
+		"blueGreen": map[string]any{"activeSelector": "abc"}}
+	w, err := FromRollout(ro)
+	require.NoError(t, err)
+	require.True(t, w.Healthy, w.Status)
+
+	ro.Object["status"] = map[string]any{"observedGeneration": "3", "phase": "Paused", "message": "BlueGreenPause", "currentPodHash": "def", "stableRS": "abc",
+		"blueGreen": map[string]any{"activeSelector": "abc", "previewSelector": "def"}}
+	w, err = FromRollout(ro)
+	require.NoError(t, err)
+	require.False(t, w.Healthy)
+	require.Contains(t, w.Status, "(def) to become stable (abc)")
+}
+
 func TestContainerName(t *testing.T) {
 	w, err := FromRollout(rollout())
 	require.NoError(t, err)
