@@ -70,7 +70,7 @@ func (d *Drill) Default() {
 	if s.Guard == nil {
 		s.Guard = &Guard{}
 	}
-	defaultGuard(s.Guard)
+	defaultGuard(s.Guard, s.Target.Kind)
 	names := map[FaultType]int{}
 	for _, f := range s.Faults {
 		names[f.Type]++
@@ -118,7 +118,7 @@ func defaultTraffic(t *Traffic) {
 	}
 }
 
-func defaultGuard(g *Guard) {
+func defaultGuard(g *Guard, kind TargetKind) {
 	if g.Enabled == nil {
 		g.Enabled = ptr(true)
 	}
@@ -137,8 +137,9 @@ func defaultGuard(g *Guard) {
 	}
 	// A guard with no detector at all watches the workload's own signals
 	// and runs the statistical test, so that no drill is unguarded by
-	// accident.
-	if len(g.Rules) == 0 && g.Kubernetes == nil && g.Statistical == nil {
+	// accident. Both read a Deployment's ReplicaSets: a Rollout's guard
+	// is left to the generated rules.
+	if len(g.Rules) == 0 && g.Kubernetes == nil && g.Statistical == nil && kind != TargetRollout {
 		g.Kubernetes = &KubernetesSignals{RolloutStalled: true, CrashLoop: true, ImagePull: true}
 		g.Statistical = &Statistical{}
 	}

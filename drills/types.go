@@ -89,7 +89,9 @@ const (
 
 // Target is the workload under test and the Service that fronts it.
 type Target struct {
-	// Kind is Deployment (default) or Rollout (Argo Rollouts).
+	// Kind is Deployment (default) or Rollout (Argo Rollouts, canary or
+	// blue-green: guarded by rules; `firedrill run` drives its bad-image
+	// and bad-config faults).
 	Kind TargetKind `json:"kind,omitempty" yaml:"kind,omitempty" jsonschema:"enum=Deployment,enum=Rollout"`
 	// Namespace of the workload.
 	Namespace string `json:"namespace" yaml:"namespace" jsonschema:"minLength=1"`
@@ -98,8 +100,9 @@ type Target struct {
 	// Service is the Service in the same namespace that fronts the workload;
 	// traffic goes to its ready endpoints.
 	Service string `json:"service,omitempty" yaml:"service,omitempty"`
-	// Container is the container the faults and the engine act on (default:
-	// the first one).
+	// Container is the container, by name, that the faults and the engine
+	// act on (default: the pod template's first one). A name the target's
+	// template lacks is an error that lists the containers it has.
 	Container string `json:"container,omitempty" yaml:"container,omitempty"`
 	// Port is the container port that traffic and HTTP probes use (default:
 	// the Service's first port).

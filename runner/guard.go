@@ -56,6 +56,9 @@ func (run *Run) startGuard(ctx context.Context) error {
 		engine.OnEvent(run.guardEvent),
 		engine.OnObserve(run.observeGuard),
 	}
+	if run.r.dyn != nil {
+		opts = append(opts, engine.WithDynamic(run.r.dyn))
+	}
 	if run.prom != nil {
 		opts = append(opts, engine.WithPrometheus(run.prom))
 	}

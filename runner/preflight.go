@@ -16,6 +16,7 @@ import (
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine/signals"
+	"github.com/firedrill/firedrill/internal/workload"
 	"github.com/firedrill/firedrill/runner/traffic"
 	"github.com/firedrill/firedrill/scenarios"
 )
@@ -35,14 +36,15 @@ type TrafficOption = traffic.ServiceOption
 // targetSnapshot is the target as it was before the drill: what teardown
 // puts back.
 type targetSnapshot struct {
+	kind     drills.TargetKind
 	template corev1.PodTemplateSpec
 	replicas *int32
 	paused   bool
-	strategy appsv1.DeploymentStrategy
+	strategy appsv1.DeploymentStrategy // a Deployment's only
 	revision string
 	selector map[string]string // the Service's
 	hasSvc   bool
-	// marks are the Deployment's firedrill.dev/ annotations (fault records,
+	// marks are the target's firedrill.dev/ annotations (fault records,
 	// the engine's rollback record) before the drill.
 	marks map[string]string
 }
@@ -72,15 +74,16 @@ func (run *Run) preflight(ctx context.Context) error {
 	if cs == nil {
 		return errors.New("no Kubernetes client")
 	}
-	if t.Kind == drills.TargetRollout {
-		return fmt.Errorf("target %s/%s: kind Rollout is not supported by the drill runner yet; use a Deployment", t.Namespace, t.Name)
+	wc, err := workload.For(t.Kind, cs, run.r.dyn)
+	if err != nil {
+		return fmt.Errorf("target %s %s/%s: %w", t.Kind, t.Namespace, t.Name, err)
 	}
 
 	// Leftovers of a crashed run go first, so that the target is judged
 	// as it really is: everything an earlier run of this drill (same
 	// owner) left, whatever its expiry (a drill killed with SIGKILL never
 	// ran its teardown), and every other drill's expired faults.
-	sweeper := scenarios.NewSweeper(scenarios.Deps{Client: cs, Logger: run.r.log})
+	sweeper := scenarios.NewSweeper(scenarios.Deps{Client: cs, Dynamic: run.r.dyn, Logger: run.r.log})
 	var swept []string
 	for _, o := range []scenarios.SweepOptions{
 		{Namespace: t.Namespace, Owner: run.owner},
@@ -96,29 +99,36 @@ func (run *Run) preflight(ctx context.Context) error {
 		run.event(drills.EventNote, run.r.now(), "removed a fault left by an earlier run: "+s, nil)
 	}
 
-	var dep *appsv1.Deployment
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
+	var w *workload.Workload
+	err = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		got, err := wc.Get(ctx, t.Namespace, t.Name)
 		if err != nil {
-			return false, fmt.Errorf("target Deployment %s/%s: %w", t.Namespace, t.Name, err)
+			return false, fmt.Errorf("target %s %s/%s: %w", wc.Kind(), t.Namespace, t.Name, err)
 		}
-		dep = d
-		return available(d), nil
+		w = got
+		return w.Healthy, nil
 	})
 	if err != nil {
-		if dep != nil && ctx.Err() != nil {
-			return fmt.Errorf("target Deployment %s/%s is not healthy (%d/%d updated replicas available)",
-				t.Namespace, t.Name, dep.Status.AvailableReplicas, replicas(dep))
+		if w != nil && ctx.Err() != nil {
+			return fmt.Errorf("target %s is not healthy (%s)", w, w.Status)
 		}
 		return err
 	}
+	if t.Container != "" {
+		if _, err := w.ContainerName(workload.Choice{Field: "spec.target.container", Name: t.Container}); err != nil {
+			return err
+		}
+	}
 	snap := &targetSnapshot{
-		template: *dep.Spec.Template.DeepCopy(),
-		replicas: dep.Spec.Replicas,
-		paused:   dep.Spec.Paused,
-		strategy: *dep.Spec.Strategy.DeepCopy(),
-		revision: dep.Annotations["deployment.kubernetes.io/revision"],
-		marks:    marksOf(dep.Annotations),
+		kind:     w.Kind,
+		template: *w.Template.DeepCopy(),
+		replicas: w.Replicas,
+		paused:   w.Paused,
+		revision: w.Revision,
+		marks:    marksOf(w.Annotations),
+	}
+	if dep, ok := w.Object.(*appsv1.Deployment); ok {
+		snap.strategy = *dep.Spec.Strategy.DeepCopy()
 	}
 	svc, err := cs.CoreV1().Services(t.Namespace).Get(ctx, t.Service, metav1.GetOptions{})
 	switch {
@@ -130,7 +140,7 @@ func (run *Run) preflight(ctx context.Context) error {
 	}
 	run.snapshot = snap
 	run.event(drills.EventNote, run.r.now(), fmt.Sprintf("target %s/%s healthy at revision %s (%d replicas)",
-		t.Namespace, t.Name, snap.revision, replicas(dep)), map[string]string{"revision": snap.revision})
+		t.Namespace, t.Name, snap.revision, w.ReplicaCount()), map[string]string{"revision": snap.revision})
 
 	if d.Spec.Prometheus != nil {
 		api, err := run.r.prom(d.Spec.Prometheus.URL)
@@ -143,7 +153,7 @@ func (run *Run) preflight(ctx context.Context) error {
 		run.prom = api
 		// The scrape interval first: the drill's own windows are checked
 		// against it, and the generated ones are made long enough for it.
-		if err := run.checkScrape(ctx, t.Namespace, dep.Spec.Selector); err != nil {
+		if err := run.checkScrape(ctx, t.Namespace, w.Selector); err != nil {
 			return err
 		}
 		// The target's metrics: a workload whose counters appear with its
@@ -164,7 +174,7 @@ func (run *Run) preflight(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("fault %s: choosing a backend: %w", spec.Name, err)
 		}
-		reg = reg.WithOwner(run.owner)
+		reg = reg.WithOwner(run.owner).WithDynamic(run.r.dyn)
 		if d.Spec.Traffic != nil {
 			reg = reg.WithTraffic(trafficEvidence{run: run})
 		}
@@ -193,23 +203,6 @@ func (run *Run) preflight(ctx context.Context) error {
 		run.targets = tg
 	}
 	return nil
-}
-
-// available reports whether every replica of the Deployment's current
-// template is updated and available.
-func available(d *appsv1.Deployment) bool {
-	if d.Generation > d.Status.ObservedGeneration {
-		return false
-	}
-	n := replicas(d)
-	return d.Status.UpdatedReplicas == n && d.Status.AvailableReplicas >= n && d.Status.Replicas == n
-}
-
-func replicas(d *appsv1.Deployment) int32 {
-	if d.Spec.Replicas == nil {
-		return 1
-	}
-	return *d.Spec.Replicas
 }
 
 // describeTargets names the pods a fault hit.

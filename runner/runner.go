@@ -10,6 +10,7 @@ import (
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/firedrill/firedrill/drills"
@@ -30,6 +31,7 @@ type PromFactory func(url string) (promv1.API, error)
 // same target.
 type Runner struct {
 	client     kubernetes.Interface
+	dyn        dynamic.Interface
 	prom       PromFactory
 	backends   Backends
 	audit      engine.AuditStore
@@ -51,6 +53,11 @@ type Option func(*Runner)
 // WithPrometheus sets how the Prometheus API is reached (default: the
 // client_golang HTTP client at the drill's URL).
 func WithPrometheus(f PromFactory) Option { return func(r *Runner) { r.prom = f } }
+
+// WithDynamic sets the dynamic client through which the runner, its faults
+// and the engine reach an Argo Rollouts Rollout target (a drill with
+// spec.target.kind Rollout needs it).
+func WithDynamic(dyn dynamic.Interface) Option { return func(r *Runner) { r.dyn = dyn } }
 
 // WithBackends sets the fault backend chooser (default: the native backend
 // for every fault).

@@ -30,6 +30,12 @@ func (run *Run) verify(ctx context.Context) error {
 		run.health.add(last)
 		var ok bool
 		since, ok = run.health.healthySince()
+		// The verdict judges the stretch since the fault (sloJudge): SLOs
+		// that held since before it, under a fault too small to break them,
+		// must still hold for the stability window after it.
+		if ok && !run.injected.IsZero() && since.Before(run.injected) {
+			since = run.injected
+		}
 		if ok && last.At.Sub(since) >= stab && !run.timedPending() {
 			stable = true
 			break

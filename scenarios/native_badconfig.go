@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,12 +16,16 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/internal/workload"
 )
 
 // configRecord is stored in the firedrill.dev/bad-config annotation of the
 // ConfigMap (Data) or of the Deployment (Env): the old values (nil: the key
 // was absent) and the bad ones.
 type configRecord struct {
+	// Kind is the workload's kind ("": Deployment, as records written
+	// before Rollout targets say).
+	Kind       drills.TargetKind  `json:"kind,omitempty"`
 	Deployment string             `json:"deployment,omitempty"`
 	Container  string             `json:"container,omitempty"`
 	Old        map[string]*string `json:"old"`
@@ -65,7 +70,7 @@ func (f *badConfig) Describe() string {
 	if len(s.Env) > 0 {
 		parts = append(parts, fmt.Sprintf("set env %v", slices.Sorted(maps.Keys(s.Env))))
 	}
-	return fmt.Sprintf("bad-config: %v and roll deployment %s/%s", parts, f.target.Namespace, f.target.Name)
+	return fmt.Sprintf("bad-config: %v and roll %s %s/%s", parts, strings.ToLower(describeKind(f.target.Kind)), f.target.Namespace, f.target.Name)
 }
 
 func (f *badConfig) Inject(ctx context.Context) (*Injection, error) {
@@ -75,10 +80,11 @@ func (f *badConfig) Inject(ctx context.Context) (*Injection, error) {
 		return nil, fmt.Errorf("scenarios: bad-config: already injected")
 	}
 	s := f.spec.BadConfig
-	dep, err := getDeployment(ctx, f.deps.Client, f.target)
+	dep, err := getWorkload(ctx, f.deps, f.target)
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: bad-config: %w", err)
 	}
+	what := strings.ToLower(string(dep.Kind))
 	meta := f.deps.meta(f.spec)
 	inj := &Injection{Type: f.spec.Type, DryRun: f.deps.DryRun, At: f.deps.Now()}
 	var cmRec *configRecord
@@ -91,7 +97,7 @@ func (f *badConfig) Inject(ctx context.Context) (*Injection, error) {
 		if _, busy := cm.Annotations[AnnotationBadConfig]; busy {
 			return nil, fmt.Errorf("scenarios: bad-config: configmap %s/%s already carries a %s record", cm.Namespace, cm.Name, AnnotationBadConfig)
 		}
-		cmRec = &configRecord{Deployment: dep.Name, Old: map[string]*string{}, New: s.Data}
+		cmRec = &configRecord{Kind: recordKind(dep.Kind), Deployment: dep.Name, Old: map[string]*string{}, New: s.Data}
 		data := map[string]any{}
 		for k, v := range s.Data {
 			if old, ok := cm.Data[k]; ok {
@@ -112,14 +118,14 @@ func (f *badConfig) Inject(ctx context.Context) (*Injection, error) {
 	var envRec *configRecord
 	if len(s.Env) > 0 {
 		if _, busy := dep.Annotations[AnnotationBadConfig]; busy {
-			return nil, fmt.Errorf("scenarios: bad-config: deployment %s/%s already carries a %s record", dep.Namespace, dep.Name, AnnotationBadConfig)
+			return nil, fmt.Errorf("scenarios: bad-config: %s %s/%s already carries a %s record", what, dep.Namespace, dep.Name, AnnotationBadConfig)
 		}
-		name, err := containerName(dep, f.target.Container)
+		name, err := dep.ContainerName(workload.Choice{Field: targetContainerField, Name: f.target.Container})
 		if err != nil {
 			return nil, fmt.Errorf("scenarios: bad-config: %w", err)
 		}
 		envRec = &configRecord{Container: name, Old: map[string]*string{}, New: s.Env}
-		c := container(dep, name)
+		c := dep.Container(name)
 		for k := range s.Env {
 			envRec.Old[k] = nil
 			for _, e := range c.Env {
@@ -143,8 +149,8 @@ func (f *badConfig) Inject(ctx context.Context) (*Injection, error) {
 		body["metadata"] = map[string]any{"annotations": depAnn}
 	}
 	depPatch := mustJSON(body)
-	inj.Targets = append(inj.Targets, Target{Kind: "Deployment", Namespace: dep.Namespace, Name: dep.Name, UID: string(dep.UID)})
-	inj.Changes = append(inj.Changes, Change{Object: "Deployment " + dep.Namespace + "/" + dep.Name, Action: "patch", Detail: string(depPatch)})
+	inj.Targets = append(inj.Targets, Target{Kind: string(dep.Kind), Namespace: dep.Namespace, Name: dep.Name, UID: string(dep.UID)})
+	inj.Changes = append(inj.Changes, Change{Object: dep.String(), Action: "patch", Detail: string(depPatch)})
 	if f.deps.DryRun {
 		return inj, nil
 	}
@@ -155,13 +161,22 @@ func (f *badConfig) Inject(ctx context.Context) (*Injection, error) {
 		f.cmRec = cmRec
 		f.injected = true
 	}
-	if err := patchDeployment(ctx, f.deps.Client, dep.Namespace, dep.Name, depPatch); err != nil {
+	if err := patchWorkload(ctx, f.deps, dep.Kind, dep.Namespace, dep.Name, depPatch); err != nil {
 		return inj, fmt.Errorf("scenarios: bad-config: %w", err)
 	}
 	f.envRec, f.restamp, f.injected = envRec, stamp, true
 	f.proof = newRevisionProof(f.deps.Now())
-	f.deps.Logger.InfoContext(ctx, "bad-config: pushed and rolled", "deployment", dep.Namespace+"/"+dep.Name)
+	f.deps.Logger.InfoContext(ctx, "bad-config: pushed and rolled", what, dep.Namespace+"/"+dep.Name)
 	return inj, nil
+}
+
+// recordKind is the kind a record names: "" for a Deployment, so that a
+// Deployment's records read as they always have.
+func recordKind(k drills.TargetKind) drills.TargetKind {
+	if k == drills.TargetDeployment {
+		return ""
+	}
+	return k
 }
 
 // envList is the strategic-merge list setting vals, and deleting the
@@ -191,7 +206,7 @@ func (f *badConfig) Remove(ctx context.Context) error {
 		f.cmRec = nil
 	}
 	if f.envRec != nil {
-		if err := revertEnv(ctx, f.deps, f.target.Namespace, f.target.Name, f.envRec); err != nil {
+		if err := revertEnv(ctx, f.deps, f.target.Kind, f.target.Namespace, f.target.Name, f.envRec); err != nil {
 			return err
 		}
 		f.envRec = nil
@@ -201,7 +216,7 @@ func (f *badConfig) Remove(ctx context.Context) error {
 }
 
 // revertConfigMap puts rec's old values back and, if roll, restarts the
-// Deployment named in rec.
+// workload named in rec (a Deployment unless rec names another kind).
 func revertConfigMap(ctx context.Context, deps Deps, ns, name string, rec *configRecord, roll bool) error {
 	data := map[string]any{}
 	for k, old := range rec.Old {
@@ -217,7 +232,7 @@ func revertConfigMap(ctx context.Context, deps Deps, ns, name string, rec *confi
 		return fmt.Errorf("scenarios: bad-config: restore configmap %s/%s: %w", ns, name, err)
 	}
 	if roll && rec.Deployment != "" {
-		if err := restart(ctx, deps, ns, rec.Deployment); err != nil {
+		if err := restart(ctx, deps, rec.Kind, ns, rec.Deployment); err != nil {
 			return err
 		}
 	}
@@ -227,7 +242,7 @@ func revertConfigMap(ctx context.Context, deps Deps, ns, name string, rec *confi
 
 // revertEnv puts rec's old env back (which rolls the pods) and drops the
 // record.
-func revertEnv(ctx context.Context, deps Deps, ns, name string, rec *configRecord) error {
+func revertEnv(ctx context.Context, deps Deps, kind drills.TargetKind, ns, name string, rec *configRecord) error {
 	set := map[string]string{}
 	var del []string
 	for k, old := range rec.Old {
@@ -245,18 +260,18 @@ func revertEnv(ctx context.Context, deps Deps, ns, name string, rec *configRecor
 			"spec":     map[string]any{"containers": []map[string]any{{"name": rec.Container, "env": envList(set, del)}}},
 		}},
 	})
-	if err := patchDeployment(ctx, deps.Client, ns, name, patch); err != nil && !apierrors.IsNotFound(err) {
+	if err := patchWorkload(ctx, deps, kind, ns, name, patch); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("scenarios: bad-config: restore env: %w", err)
 	}
 	return nil
 }
 
-// restart rolls the Deployment's pods by bumping a template annotation.
-func restart(ctx context.Context, deps Deps, ns, name string) error {
+// restart rolls the workload's pods by bumping a template annotation.
+func restart(ctx context.Context, deps Deps, kind drills.TargetKind, ns, name string) error {
 	patch := mustJSON(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
 		"annotations": map[string]any{AnnotationRestartedAt: deps.Now().UTC().Format(time.RFC3339Nano)},
 	}}}})
-	if err := patchDeployment(ctx, deps.Client, ns, name, patch); err != nil && !apierrors.IsNotFound(err) {
+	if err := patchWorkload(ctx, deps, kind, ns, name, patch); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("scenarios: bad-config: restart: %w", err)
 	}
 	return nil
@@ -275,7 +290,7 @@ func (f *badConfig) Status(ctx context.Context) (Status, error) {
 		// The ConfigMap was patched but the roll failed.
 		return Status{Injected: true, Message: "the pods were not rolled onto the pushed config"}, nil
 	}
-	dep, err := getDeployment(ctx, f.deps.Client, f.target)
+	dep, err := getWorkload(ctx, f.deps, f.target)
 	if err != nil {
 		return Status{}, fmt.Errorf("scenarios: bad-config: status: %w", err)
 	}

@@ -4,14 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/internal/workload"
 )
 
 // badImageRecord is stored in the Deployment's firedrill.dev/bad-image
@@ -45,26 +46,29 @@ func newBadImage(_ context.Context, spec drills.Fault, target drills.Target, dep
 }
 
 func (f *badImage) Describe() string {
-	return fmt.Sprintf("bad-image: roll out %s on deployment %s/%s", f.spec.BadImage.Image, f.target.Namespace, f.target.Name)
+	return fmt.Sprintf("bad-image: roll out %s on %s %s/%s", f.spec.BadImage.Image, strings.ToLower(describeKind(f.target.Kind)), f.target.Namespace, f.target.Name)
 }
 
 func (f *badImage) Inject(ctx context.Context) (*Injection, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	dep, err := getDeployment(ctx, f.deps.Client, f.target)
+	w, err := getWorkload(ctx, f.deps, f.target)
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: bad-image: %w", err)
 	}
-	name, err := containerName(dep, f.spec.BadImage.Container, f.target.Container)
+	name, err := w.ContainerName(
+		workload.Choice{Field: "badImage.container", Name: f.spec.BadImage.Container},
+		workload.Choice{Field: targetContainerField, Name: f.target.Container})
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: bad-image: %w", err)
 	}
-	rec := &badImageRecord{Container: name, Image: f.spec.BadImage.Image, PreviousImage: container(dep, name).Image, PreviousRevision: dep.Annotations[revisionAnnotation]}
+	rec := &badImageRecord{Container: name, Image: f.spec.BadImage.Image, PreviousImage: w.Container(name).Image, PreviousRevision: w.Revision}
+	what := strings.ToLower(string(w.Kind))
 	if rec.PreviousImage == rec.Image {
-		return nil, fmt.Errorf("scenarios: bad-image: deployment %s/%s already runs %s", dep.Namespace, dep.Name, rec.Image)
+		return nil, fmt.Errorf("scenarios: bad-image: %s %s/%s already runs %s", what, w.Namespace, w.Name, rec.Image)
 	}
-	if _, busy := dep.Annotations[AnnotationBadImage]; busy {
-		return nil, fmt.Errorf("scenarios: bad-image: deployment %s/%s already carries a %s record (another drill, or a leftover for the Sweeper)", dep.Namespace, dep.Name, AnnotationBadImage)
+	if _, busy := w.Annotations[AnnotationBadImage]; busy {
+		return nil, fmt.Errorf("scenarios: bad-image: %s %s/%s already carries a %s record (another drill, or a leftover for the Sweeper)", what, w.Namespace, w.Name, AnnotationBadImage)
 	}
 	ann := f.deps.meta(f.spec).annotations()
 	ann[AnnotationBadImage] = string(mustJSON(rec))
@@ -83,17 +87,17 @@ func (f *badImage) Inject(ctx context.Context) (*Injection, error) {
 	})
 	inj := &Injection{
 		Type: f.spec.Type, DryRun: f.deps.DryRun, At: f.deps.Now(),
-		Targets: []Target{{Kind: "Deployment", Namespace: dep.Namespace, Name: dep.Name, UID: string(dep.UID)}},
-		Changes: []Change{{Object: "Deployment " + dep.Namespace + "/" + dep.Name, Action: "patch", Detail: string(patch)}},
+		Targets: []Target{{Kind: string(w.Kind), Namespace: w.Namespace, Name: w.Name, UID: string(w.UID)}},
+		Changes: []Change{{Object: w.String(), Action: "patch", Detail: string(patch)}},
 	}
 	if f.deps.DryRun {
 		return inj, nil
 	}
-	if err := patchDeployment(ctx, f.deps.Client, dep.Namespace, dep.Name, patch); err != nil {
+	if err := patchWorkload(ctx, f.deps, w.Kind, w.Namespace, w.Name, patch); err != nil {
 		return nil, fmt.Errorf("scenarios: bad-image: %w", err)
 	}
 	f.rec, f.proof = rec, newRevisionProof(f.deps.Now())
-	f.deps.Logger.InfoContext(ctx, "bad-image: rolled out", "deployment", dep.Namespace+"/"+dep.Name, "image", rec.Image, "previous", rec.PreviousImage)
+	f.deps.Logger.InfoContext(ctx, "bad-image: rolled out", what, w.Namespace+"/"+w.Name, "image", rec.Image, "previous", rec.PreviousImage)
 	return inj, nil
 }
 
@@ -105,16 +109,21 @@ func (f *badImage) Remove(ctx context.Context) error {
 	if f.rec == nil {
 		return nil
 	}
-	if err := revertBadImage(ctx, f.deps, f.target.Namespace, f.target.Name, f.rec); err != nil {
+	if err := revertBadImage(ctx, f.deps, f.target.Kind, f.target.Namespace, f.target.Name, f.rec); err != nil {
 		return err
 	}
 	f.rec = nil
 	return nil
 }
 
-// revertBadImage restores rec on the Deployment.
-func revertBadImage(ctx context.Context, deps Deps, ns, name string, rec *badImageRecord) error {
-	dep, err := deps.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+// revertBadImage restores rec on the target of kind (a Deployment or a
+// Rollout).
+func revertBadImage(ctx context.Context, deps Deps, kind drills.TargetKind, ns, name string, rec *badImageRecord) error {
+	wc, err := deps.workloads(kind)
+	if err != nil {
+		return fmt.Errorf("scenarios: bad-image: remove: %w", err)
+	}
+	w, err := wc.Get(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -122,7 +131,7 @@ func revertBadImage(ctx context.Context, deps Deps, ns, name string, rec *badIma
 		return fmt.Errorf("scenarios: bad-image: remove: %w", err)
 	}
 	body := map[string]any{"metadata": map[string]any{"annotations": clearOwner(AnnotationBadImage)}}
-	if c := container(dep, rec.Container); c != nil && c.Image == rec.Image {
+	if c := w.Container(rec.Container); c != nil && c.Image == rec.Image {
 		body["spec"] = map[string]any{"template": map[string]any{
 			"metadata": map[string]any{"annotations": map[string]any{AnnotationPushedAt: nil}},
 			"spec": map[string]any{
@@ -130,10 +139,10 @@ func revertBadImage(ctx context.Context, deps Deps, ns, name string, rec *badIma
 			},
 		}}
 	}
-	if err := patchDeployment(ctx, deps.Client, ns, name, mustJSON(body)); err != nil {
+	if err := wc.Patch(ctx, ns, name, mustJSON(body)); err != nil {
 		return fmt.Errorf("scenarios: bad-image: remove: %w", err)
 	}
-	deps.Logger.InfoContext(ctx, "bad-image: restored", "deployment", ns+"/"+name, "image", rec.PreviousImage)
+	deps.Logger.InfoContext(ctx, "bad-image: restored", strings.ToLower(describeKind(kind)), ns+"/"+name, "image", rec.PreviousImage)
 	return nil
 }
 
@@ -146,12 +155,12 @@ func (f *badImage) Status(ctx context.Context) (Status, error) {
 	if f.rec == nil {
 		return Status{}, ErrNotInjected
 	}
-	dep, err := getDeployment(ctx, f.deps.Client, f.target)
+	w, err := getWorkload(ctx, f.deps, f.target)
 	if err != nil {
 		return Status{}, fmt.Errorf("scenarios: bad-image: status: %w", err)
 	}
 	rec := f.rec
-	err = f.proof.observe(ctx, f.deps, dep, func(t *corev1.PodTemplateSpec) bool {
+	err = f.proof.observe(ctx, f.deps, w, func(t *corev1.PodTemplateSpec) bool {
 		for _, c := range t.Spec.Containers {
 			if c.Name == rec.Container && c.Image == rec.Image {
 				return true

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/firedrill/firedrill/drills"
@@ -18,6 +19,9 @@ import (
 type Deps struct {
 	// Client talks to the cluster.
 	Client kubernetes.Interface
+	// Dynamic reads and writes Argo Rollouts (a Rollout target's
+	// bad-image and bad-config faults); nil: Rollout targets are refused.
+	Dynamic dynamic.Interface
 	// Rand chooses pods when a fault has no seed of its own (default:
 	// seeded from the fault's name, so that runs are reproducible).
 	Rand *rand.Rand
@@ -176,6 +180,16 @@ func (r *Registry) WithTraffic(ev TrafficEvidence) *Registry {
 func (r *Registry) WithInvariants(inv Invariants) *Registry {
 	c := *r
 	c.deps.Invariants = inv
+	return &c
+}
+
+// WithDynamic returns a copy of the registry whose faults reach Argo
+// Rollouts targets through dyn (nil leaves the registry's own).
+func (r *Registry) WithDynamic(dyn dynamic.Interface) *Registry {
+	c := *r
+	if dyn != nil {
+		c.deps.Dynamic = dyn
+	}
 	return &c
 }
 

@@ -6,11 +6,12 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/firedrill/firedrill/internal/workload"
 )
 
 // notReadyReasons are the container waiting reasons that name why a pod
@@ -20,8 +21,8 @@ var notReadyReasons = map[string]bool{
 	"CrashLoopBackOff": true, "CreateContainerConfigError": true, "CreateContainerError": true, "RunContainerError": true,
 }
 
-// revisionProof follows the pods of a new revision (the Deployment's
-// ReplicaSets whose template matches) across Status calls and records
+// revisionProof follows the pods of a new revision (the ReplicaSets of
+// the Deployment or Rollout whose template matches) across Status calls and records
 // what each did while it existed: whether it became ready, why not, and how
 // many of the drill's requests it answered. A guard may revert the
 // revision within seconds, so what was seen is kept after its pods are
@@ -48,29 +49,29 @@ func newRevisionProof(since time.Time) *revisionProof {
 }
 
 // observe lists the revision's pods and updates the records.
-func (r *revisionProof) observe(ctx context.Context, deps Deps, dep *appsv1.Deployment, match func(*corev1.PodTemplateSpec) bool) error {
-	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+func (r *revisionProof) observe(ctx context.Context, deps Deps, w *workload.Workload, match func(*corev1.PodTemplateSpec) bool) error {
+	sel, err := metav1.LabelSelectorAsSelector(w.Selector)
 	if err != nil {
 		return err
 	}
-	rss, err := deps.Client.AppsV1().ReplicaSets(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	rss, err := workload.ReplicaSets(ctx, deps.Client, w)
 	if err != nil {
 		return err
 	}
 	now := deps.Now()
 	seen := map[types.UID]bool{}
-	for _, rs := range rss.Items {
-		if !metav1.IsControlledBy(&rs, dep) || !match(&rs.Spec.Template) {
+	for _, rs := range rss {
+		if !match(&rs.Spec.Template) {
 			continue
 		}
-		hash := rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
-		pods, err := deps.Client.CoreV1().Pods(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: appsv1.DefaultDeploymentUniqueLabelKey + "=" + hash})
+		hash := rs.Labels[w.HashLabel]
+		pods, err := deps.Client.CoreV1().Pods(w.Namespace).List(ctx, metav1.ListOptions{LabelSelector: w.HashLabel + "=" + hash})
 		if err != nil {
 			return err
 		}
 		for i := range pods.Items {
 			p := &pods.Items[i]
-			if p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] != hash || !sel.Matches(labels.Set(p.Labels)) {
+			if p.Labels[w.HashLabel] != hash || !sel.Matches(labels.Set(p.Labels)) {
 				continue
 			}
 			seen[p.UID] = true

@@ -8,7 +8,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/internal/workload"
 )
 
 // Sweeper reverts what a crashed run left behind: bad images, bad config
@@ -50,19 +55,19 @@ func (s *Sweeper) due(ann map[string]string, o SweepOptions) bool {
 func (s *Sweeper) Sweep(ctx context.Context, o SweepOptions) ([]string, error) {
 	var done []string
 	var errs []error
-	deps, err := s.deps.Client.AppsV1().Deployments(o.Namespace).List(ctx, metav1.ListOptions{})
+	targets, err := s.workloads(ctx, o.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: sweep: %w", err)
 	}
-	for _, d := range deps.Items {
+	for _, d := range targets {
 		if !s.due(d.Annotations, o) {
 			continue
 		}
-		name := "Deployment " + d.Namespace + "/" + d.Name
+		name := d.String()
 		if v, ok := d.Annotations[AnnotationBadImage]; ok {
 			rec, err := parseBadImage(v)
 			if err == nil {
-				err = revertBadImage(ctx, s.deps, d.Namespace, d.Name, rec)
+				err = revertBadImage(ctx, s.deps, d.Kind, d.Namespace, d.Name, rec)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -73,7 +78,7 @@ func (s *Sweeper) Sweep(ctx context.Context, o SweepOptions) ([]string, error) {
 		if v, ok := d.Annotations[AnnotationBadConfig]; ok {
 			rec, err := parseConfigRecord(v)
 			if err == nil {
-				err = revertEnv(ctx, s.deps, d.Namespace, d.Name, rec)
+				err = revertEnv(ctx, s.deps, d.Kind, d.Namespace, d.Name, rec)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -112,6 +117,31 @@ func (s *Sweeper) Sweep(ctx context.Context, o SweepOptions) ([]string, error) {
 		return done, fmt.Errorf("scenarios: sweep: %w", errors.Join(errs...))
 	}
 	return done, nil
+}
+
+// workloads are the Deployments of ns and, with a dynamic client, its
+// Argo Rollouts (none when the Rollout CRD is not installed).
+func (s *Sweeper) workloads(ctx context.Context, ns string) ([]*workload.Workload, error) {
+	kinds := []drills.TargetKind{drills.TargetDeployment}
+	if s.deps.Dynamic != nil {
+		kinds = append(kinds, drills.TargetRollout)
+	}
+	var out []*workload.Workload
+	for _, k := range kinds {
+		wc, err := s.deps.workloads(k)
+		if err != nil {
+			return nil, err
+		}
+		ws, err := wc.List(ctx, ns)
+		if err != nil && k == drills.TargetRollout && (apierrors.IsNotFound(err) || meta.IsNoMatchError(err)) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ws...)
+	}
+	return out, nil
 }
 
 // sweepNetwork removes every FIREDRILL-FAULT chain (and the jumps into it)

@@ -3,67 +3,42 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/internal/workload"
 )
 
 // revisionAnnotation is the Deployment controller's revision number.
 const revisionAnnotation = "deployment.kubernetes.io/revision"
 
-// containerName picks the container: explicit, else the target's, else the
-// Deployment's first.
-func containerName(dep *appsv1.Deployment, names ...string) (string, error) {
-	for _, n := range names {
-		if n == "" {
-			continue
-		}
-		for _, c := range dep.Spec.Template.Spec.Containers {
-			if c.Name == n {
-				return n, nil
-			}
-		}
-		return "", fmt.Errorf("deployment %s/%s has no container %q", dep.Namespace, dep.Name, n)
-	}
-	if len(dep.Spec.Template.Spec.Containers) == 0 {
-		return "", fmt.Errorf("deployment %s/%s has no containers", dep.Namespace, dep.Name)
-	}
-	return dep.Spec.Template.Spec.Containers[0].Name, nil
+// targetContainerField is the drill field naming the target's container.
+const targetContainerField = "spec.target.container"
+
+// workloads is the client of the target's kind: Deployments through
+// Client, Rollouts through Dynamic.
+func (d Deps) workloads(kind drills.TargetKind) (workload.Interface, error) {
+	return workload.For(kind, d.Client, d.Dynamic)
 }
 
-func container(dep *appsv1.Deployment, name string) *corev1.Container {
-	for i := range dep.Spec.Template.Spec.Containers {
-		if dep.Spec.Template.Spec.Containers[i].Name == name {
-			return &dep.Spec.Template.Spec.Containers[i]
-		}
-	}
-	return nil
-}
-
-func getDeployment(ctx context.Context, cs kubernetes.Interface, target drills.Target) (*appsv1.Deployment, error) {
-	if target.Kind != "" && target.Kind != drills.TargetDeployment {
-		return nil, fmt.Errorf("target kind %s is not supported by the native backend", target.Kind)
-	}
-	dep, err := cs.AppsV1().Deployments(target.Namespace).Get(ctx, target.Name, metav1.GetOptions{})
+// getWorkload reads the target, a Deployment or a Rollout.
+func getWorkload(ctx context.Context, deps Deps, target drills.Target) (*workload.Workload, error) {
+	wc, err := deps.workloads(target.Kind)
 	if err != nil {
-		return nil, fmt.Errorf("deployment %s/%s: %w", target.Namespace, target.Name, err)
+		return nil, err
 	}
-	return dep, nil
+	return wc.Get(ctx, target.Namespace, target.Name)
 }
 
-// strategicPatch applies a strategic-merge patch to a Deployment.
-func patchDeployment(ctx context.Context, cs kubernetes.Interface, ns, name string, patch []byte) error {
-	_, err := cs.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: "firedrill"})
+// patchWorkload applies a strategic-merge patch (a Deployment's schema) to
+// the target of kind.
+func patchWorkload(ctx context.Context, deps Deps, kind drills.TargetKind, ns, name string, patch []byte) error {
+	wc, err := deps.workloads(kind)
 	if err != nil {
-		return fmt.Errorf("patch deployment %s/%s: %w", ns, name, err)
+		return err
 	}
-	return nil
+	return wc.Patch(ctx, ns, name, patch)
 }
 
 func mustJSON(v any) []byte {
@@ -81,4 +56,12 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// describeKind is the target's kind for messages (Deployment by default).
+func describeKind(k drills.TargetKind) string {
+	if k == "" {
+		return string(drills.TargetDeployment)
+	}
+	return string(k)
 }

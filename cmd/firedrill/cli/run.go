@@ -243,12 +243,13 @@ func (f *runFlags) runnerOptions(ctx context.Context, cmd *cobra.Command, cfg *r
 		opts = append(opts, runner.WithoutGuard())
 	}
 	if cfg != nil {
-		// The engine's revert of an Argo Rollouts Rollout target.
+		// An Argo Rollouts Rollout target: its preflight, faults,
+		// teardown and the engine's revert.
 		dyn, err := dynamic.NewForConfig(cfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("kubernetes dynamic client: %w", err)
 		}
-		opts = append(opts, runner.WithGuardOptions(engine.WithDynamic(dyn)))
+		opts = append(opts, runner.WithDynamic(dyn))
 	}
 	closer := func() {}
 	switch {

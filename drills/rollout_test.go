@@ -1,0 +1,28 @@
+package drills
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDefaultRolloutGuard: a Rollout target's guard left without detectors
+// is not given the Kubernetes signals and the statistical test (both read
+// a Deployment's ReplicaSets, and Validate refuses them on a Rollout): the
+// rules generated from its metrics guard it. A Deployment's still gets both.
+func TestDefaultRolloutGuard(t *testing.T) {
+	for kind, want := range map[TargetKind]bool{TargetRollout: false, TargetDeployment: true} {
+		d := &Drill{APIVersion: APIVersion, Kind: KindDrill, Metadata: Metadata{Name: "d"},
+			Spec: Spec{
+				Target:     Target{Kind: kind, Namespace: "shop", Name: "web", Container: "web"},
+				Prometheus: &Prometheus{URL: "http://127.0.0.1:9090"},
+				Traffic:    &Traffic{Rate: 1, Requests: []RequestTemplate{{Path: "/"}}},
+				Faults:     []Fault{{Type: FaultBadImage, BadImage: &BadImageSettings{Image: "web:v2"}}},
+			}}
+		d.Default()
+		require.NoError(t, d.Validate(), kind)
+		require.Equal(t, want, d.Spec.Guard.Kubernetes != nil, kind)
+		require.Equal(t, want, d.Spec.Guard.Statistical != nil, kind)
+		require.True(t, *d.Spec.Guard.DefaultRules, kind)
+	}
+}

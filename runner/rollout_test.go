@@ -1,0 +1,127 @@
+package runner_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/runner"
+)
+
+// fakeRollout is a Healthy canary Rollout "web" in "shop" (the Service of
+// fakeTarget fronts it), with a pre-drill firedrill.dev/ mark.
+func fakeRollout() *dynfake.FakeDynamicClient {
+	ro := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": "web", "namespace": "shop", "uid": "ro-uid", "generation": int64(1),
+			"annotations": map[string]any{"rollout.argoproj.io/revision": "4", "firedrill.dev/note": "kept", "team": "a"}},
+		"spec": map[string]any{
+			"replicas": int64(1),
+			"selector": map[string]any{"matchLabels": map[string]any{"app": "web"}},
+			"strategy": map[string]any{"canary": map[string]any{"steps": []any{map[string]any{"setWeight": int64(20)}}}},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": map[string]any{"app": "web"}},
+				"spec": map[string]any{"containers": []any{
+					map[string]any{"name": "proxy", "image": "envoy:1"},
+					map[string]any{"name": "web", "image": "web:v1"},
+				}},
+			},
+		},
+		"status": map[string]any{"observedGeneration": "1", "phase": "Healthy", "currentPodHash": "s1", "stableRS": "s1"},
+	}}
+	return dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{rolloutsGVR: "RolloutList"}, ro)
+}
+
+func rolloutStub(t *testing.T) *drills.Drill {
+	d := stubDrill(t)
+	d.Spec.Target.Kind = drills.TargetRollout
+	d.Spec.Target.Container = "web"
+	return d
+}
+
+// TestRolloutTeardownPutsBackOnlyWhatTheDrillWrote: the fault (and an
+// engine) change the Rollout's template, pause it and leave records;
+// meanwhile its owner changes the canary steps and a label. Teardown puts
+// back the template, spec.paused and the firedrill.dev/ annotations as
+// they were, and leaves the owner's changes alone.
+func TestRolloutTeardownPutsBackOnlyWhatTheDrillWrote(t *testing.T) {
+	cs := fakeTarget(t)
+	dyn := fakeRollout()
+	ri := dyn.Resource(rolloutsGVR).Namespace("shop")
+	f := &stubFault{effective: true}
+	f.onInject = func() {
+		ro, err := ri.Get(context.Background(), "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		ctrs, _, _ := unstructured.NestedSlice(ro.Object, "spec", "template", "spec", "containers")
+		ctrs[1].(map[string]any)["image"] = "web:v2-bad"
+		require.NoError(t, unstructured.SetNestedSlice(ro.Object, ctrs, "spec", "template", "spec", "containers"))
+		require.NoError(t, unstructured.SetNestedField(ro.Object, true, "spec", "paused"))
+		require.NoError(t, unstructured.SetNestedSlice(ro.Object, []any{map[string]any{"setWeight": int64(50)}}, "spec", "strategy", "canary", "steps"))
+		ann := ro.GetAnnotations()
+		ann["firedrill.dev/rollback-of"] = "{}"
+		ann["team"] = "b"
+		ro.SetAnnotations(ann)
+		_, err = ri.Update(context.Background(), ro, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	res, err := runner.New(cs, runner.WithDynamic(dyn), runner.WithBackends(stubRunnerBackends(cs, f)),
+		runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second)).Run(context.Background(), rolloutStub(t))
+	require.NoError(t, err)
+	require.Equal(t, drills.VerdictPassed, res.Verdict, res.Reason)
+	require.Positive(t, f.removals())
+
+	ro, err := ri.Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	ctrs, _, _ := unstructured.NestedSlice(ro.Object, "spec", "template", "spec", "containers")
+	require.Equal(t, "web:v1", ctrs[1].(map[string]any)["image"], "the template is back")
+	paused, _, _ := unstructured.NestedBool(ro.Object, "spec", "paused")
+	require.False(t, paused, "not paused any more")
+	require.Equal(t, map[string]string{"rollout.argoproj.io/revision": "4", "firedrill.dev/note": "kept", "team": "b"}, ro.GetAnnotations(),
+		"the drill's records gone, the pre-drill mark back, the owner's annotation left")
+	steps, _, _ := unstructured.NestedSlice(ro.Object, "spec", "strategy", "canary", "steps")
+	require.Equal(t, []any{map[string]any{"setWeight": int64(50)}}, steps, "the owner's strategy change is left alone")
+	var note bool
+	for _, e := range res.Events {
+		if e.Message == "teardown put Rollout shop/web back to its pre-drill template (revision 4's) and annotations" {
+			note = true
+		}
+	}
+	require.True(t, note, "teardown says what it put back")
+}
+
+func TestRolloutPreflightErrors(t *testing.T) {
+	cs := fakeTarget(t)
+	f := &stubFault{effective: true}
+
+	// No dynamic client: a clear error, no Deployment lookup.
+	res, err := runner.New(cs, runner.WithBackends(stubRunnerBackends(cs, f))).Run(context.Background(), rolloutStub(t))
+	require.NoError(t, err)
+	require.Equal(t, drills.VerdictError, res.Verdict)
+	require.Contains(t, res.Reason, "target Rollout shop/web: workload: a Rollout target needs a dynamic Kubernetes client")
+
+	// A container the template lacks names the field and what exists.
+	d := rolloutStub(t)
+	d.Spec.Target.Container = "api"
+	res, err = runner.New(cs, runner.WithDynamic(fakeRollout()), runner.WithBackends(stubRunnerBackends(cs, f))).Run(context.Background(), d)
+	require.NoError(t, err)
+	require.Equal(t, drills.VerdictError, res.Verdict)
+	require.Contains(t, res.Reason, `spec.target.container: Rollout shop/web has no container "api" (its containers: "proxy", "web")`)
+
+	// The same check on a Deployment.
+	d = stubDrill(t)
+	d.Spec.Target.Container = "api"
+	res, err = stubRunner(cs, f).Run(context.Background(), d)
+	require.NoError(t, err)
+	require.Equal(t, drills.VerdictError, res.Verdict)
+	require.Contains(t, res.Reason, `spec.target.container: Deployment shop/web has no container "api" (its containers: "web")`)
+	require.Zero(t, f.removals(), "no fault went in")
+}
