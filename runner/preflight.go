@@ -153,6 +153,7 @@ func (run *Run) preflight(ctx context.Context) error {
 		run.prom = api
 		// The scrape interval first: the drill's own windows are checked
 		// against it, and the generated ones are made long enough for it.
+		run.scrapeSel = w.Selector
 		if err := run.checkScrape(ctx, t.Namespace, w.Selector); err != nil {
 			return err
 		}

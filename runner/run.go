@@ -10,6 +10,7 @@ import (
 	"time"
 
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
@@ -51,6 +52,9 @@ type Run struct {
 	// scrape is the target's scrape interval as Prometheus reports it
 	// (0 when unknown); the generated signals' windows follow it.
 	scrape time.Duration
+	// scrapeSel selects the target's pods whose scrape interval is read
+	// (set at preflight).
+	scrapeSel *metav1.LabelSelector
 	// metrics are the target's request metrics the generated signals
 	// read, once resolved.
 	metrics *signals.Metrics

@@ -52,6 +52,14 @@ func (run *Run) resolveSignals(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The target's pods may not have been scraped yet at preflight (a
+	// freshly rolled workload): now that their series exist, learn the
+	// interval before generating windows for it.
+	if run.scrape == 0 && run.scrapeSel != nil {
+		if err := run.checkScrape(ctx, d.Spec.Target.Namespace, run.scrapeSel); err != nil {
+			return err
+		}
+	}
 	run.signalsDone = true
 	run.metrics = &m
 	how := "from spec.target.metrics"

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine/signals"
@@ -135,4 +137,34 @@ func TestResolveSignalsNothingFound(t *testing.T) {
 	d.Spec.Guard.Statistical = nil
 	d.Spec.Guard.Rules = []drills.Rule{{Name: "r", Expr: `max(m{namespace="demo"})`}}
 	require.NoError(t, run.resolveSignals(context.Background()))
+}
+
+// A workload Prometheus had not scraped yet at preflight (freshly rolled)
+// gets its scrape interval read once its series exist, before the windows
+// are generated: at a 15 s scrape they are widened, not left at [15s].
+func TestResolveSignalsLearnsTheScrapeWhenTheSeriesAppear(t *testing.T) {
+	series := seriesProm(t, []map[string]string{
+		{"__name__": "http_requests_total", "code": "200", "namespace": "demo", "pod": "payment-7d9f8b6c4-x2k9q"},
+	})
+	targets := targetsProm(t, strings.NewReplacer("shop", "demo", "web-abc", "payment-7d9f8b6c4-x2k9q").Replace(targetsJSON("15s")))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		to := series
+		if r.URL.Path == "/api/v1/targets" {
+			to = targets.URL
+		}
+		http.Redirect(w, r, to+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	p := pod("demo", "payment-7d9f8b6c4-x2k9q", "10.244.0.7")
+	p.Labels = map[string]string{"app": "payment"}
+	d, err := runCopy(signalsDrill(srv.URL))
+	require.NoError(t, err)
+	run := New(fake.NewClientset(&p)).newRun(d)
+	run.prom, err = DefaultPrometheus(srv.URL)
+	require.NoError(t, err)
+	run.scrapeSel = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "payment"}}
+	require.NoError(t, run.resolveSignals(context.Background()))
+	require.Equal(t, 15*time.Second, run.scrape)
+	require.Contains(t, d.Spec.Guard.Rules[0].Expr, "[1m]")
+	require.NotContains(t, d.Spec.Guard.Rules[0].Expr, "[15s]")
 }
