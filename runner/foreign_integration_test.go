@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -137,7 +138,7 @@ func (w foreignWorkload) objects() (*appsv1.Deployment, *corev1.Service) {
 						Ports: ports,
 						ReadinessProbe: &corev1.Probe{
 							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: w.readyPath, Port: intstr.FromInt32(w.readyPort)}},
-							PeriodSeconds: 1, TimeoutSeconds: 2, FailureThreshold: 2,
+							PeriodSeconds: 1, TimeoutSeconds: 2, FailureThreshold: 3,
 						},
 					}},
 				},
@@ -164,6 +165,17 @@ func (w foreignWorkload) deploy(t *testing.T, cs kubernetes.Interface) {
 	_, err = cs.CoreV1().Services(w.namespace).Create(ctx, svc, metav1.CreateOptions{})
 	require.NoError(t, err)
 	require.NoError(t, stack.WaitAvailable(ctx, cs, w.namespace, w.name, 2*time.Minute))
+	// Prometheus discovers new pods within seconds: the drills start
+	// once it scrapes every pod of the workload, as on a cluster where the
+	// workload has run for a while.
+	prom, err := runner.DefaultPrometheus("http://127.0.0.1:9090")
+	require.NoError(t, err)
+	q := fmt.Sprintf("count(up{%s} == 1)", drills.TargetScope(drills.Target{Namespace: w.namespace, Name: w.name}).Matchers())
+	require.Eventually(t, func() bool {
+		v, _, _, err := prom.Query(ctx, q, time.Now())
+		vec, ok := v.(model.Vector)
+		return err == nil && ok && len(vec) == 1 && int(vec[0].Value) == 2
+	}, 2*time.Minute, 500*time.Millisecond, "Prometheus scrapes both pods of %s/%s (%s)", w.namespace, w.name, q)
 }
 
 // foreignNamespace creates ns and deletes it when t ends.
@@ -273,13 +285,7 @@ func runForeignDrill(t *testing.T, cs kubernetes.Interface, w foreignWorkload, p
 	logResult(t, res)
 	t.Logf("drill %s took %s", d.Metadata.Name, time.Since(start).Round(time.Millisecond))
 
-	var detected *drills.Event
-	for i, e := range res.Events {
-		if e.Kind == drills.EventNote && strings.HasPrefix(e.Message, "target metrics detected") {
-			detected = &res.Events[i]
-			break
-		}
-	}
+	detected := detectedEvent(res)
 	require.NotNil(t, detected, "a 'target metrics detected' event")
 	require.Equal(t, string(convention), detected.Attributes["convention"], detected.Message)
 	require.Equal(t, drills.VerdictPassed, res.Verdict, res.Reason)
@@ -288,6 +294,16 @@ func runForeignDrill(t *testing.T, cs kubernetes.Interface, w foreignWorkload, p
 	require.Equal(t, c.rollback, rolled, "rollback in the audit: %+v", res.Audit)
 	require.Positive(t, kinds(res)[drills.EventProof], "the fault was proven")
 	return res
+}
+
+// detectedEvent is the result's "target metrics detected" event, if any.
+func detectedEvent(r *drills.Result) *drills.Event {
+	for i, e := range r.Events {
+		if e.Kind == drills.EventNote && strings.HasPrefix(e.Message, "target metrics detected") {
+			return &r.Events[i]
+		}
+	}
+	return nil
 }
 
 // rolledBackAudit returns the first successful audit row, if any.
@@ -376,54 +392,63 @@ func TestForeignWorkloads(t *testing.T) {
 			},
 		},
 	}
+	// The workloads run concurrently, one namespace each. Not t.Parallel:
+	// go test runs at most -parallel (GOMAXPROCS, 2 here) parallel tests at
+	// once, and these spend their time waiting on the cluster.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, wc := range all {
-		t.Run(wc.w.name, func(t *testing.T) {
-			t.Parallel()
-			wc.img.ensure(t, st, imageDir)
-			foreignNamespace(t, cs, wc.w.namespace)
-			wc.w.deploy(t, cs)
-			for _, c := range wc.cases {
-				t.Run(c.name, func(t *testing.T) {
-					res := runForeignDrill(t, cs, wc.w, wc.paths, c, wc.convention)
-					if c.rollback {
-						require.Equal(t, "revert", check(t, res, "expect strategy").Observed)
-						require.NotNil(t, res.MTTD)
-					}
-					requireRunning(t, cs, wc.w)
-				})
-			}
+		wg.Go(func() {
+			t.Run(wc.w.name, func(t *testing.T) {
+				wc.img.ensure(t, st, imageDir)
+				foreignNamespace(t, cs, wc.w.namespace)
+				wc.w.deploy(t, cs)
+				for _, c := range wc.cases {
+					t.Run(c.name, func(t *testing.T) {
+						res := runForeignDrill(t, cs, wc.w, wc.paths, c, wc.convention)
+						if c.rollback {
+							require.Equal(t, "revert", check(t, res, "expect strategy").Observed)
+							require.NotNil(t, res.MTTD)
+						}
+						requireRunning(t, cs, wc.w)
+					})
+				}
+			})
 		})
 	}
-	t.Run("shop-and-shop-api", func(t *testing.T) {
-		t.Parallel()
-		micrometerImage.ensure(t, st, imageDir)
-		const ns = "fd-shop"
-		foreignNamespace(t, cs, ns)
-		shop := foreignWorkload{name: "shop", namespace: ns, image: "micrometer-workload:v1",
-			port: 8080, metricsPort: 8080, metricsPath: "/actuator/prometheus", readyPort: 8080, readyPath: "/actuator/health"}
-		api := shop
-		api.name, api.image = "shop-api", "micrometer-workload:v2-errors"
-		api.deploy(t, cs)
-		shop.deploy(t, cs)
-		before := neighbour(t, cs, ns, api.name)
+	wg.Go(func() {
+		t.Run("shop-and-shop-api", func(t *testing.T) {
+			micrometerImage.ensure(t, st, imageDir)
+			const ns = "fd-shop"
+			foreignNamespace(t, cs, ns)
+			shop := foreignWorkload{name: "shop", namespace: ns, image: "micrometer-workload:v1",
+				port: 8080, metricsPort: 8080, metricsPath: "/actuator/prometheus", readyPort: 8080, readyPath: "/actuator/health"}
+			api := shop
+			api.name, api.image = "shop-api", "micrometer-workload:v2-errors"
+			api.deploy(t, cs)
+			shop.deploy(t, cs)
+			before := neighbour(t, cs, ns, api.name)
 
-		// shop-api answers requests all along and fails a fifth of them:
-		// had shop's signals read shop-api's pods, its baseline could not
-		// hold and the guard would see errors that are not shop's.
-		ctx, stop := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() { hitPods(ctx, t, before.podIPs, "/orders/1") })
-		defer func() { stop(); wg.Wait() }()
+			// shop-api answers requests all along and fails a fifth of them:
+			// had shop's signals read shop-api's pods, its baseline could not
+			// hold and the guard would see errors that are not shop's.
+			ctx, stop := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			wg.Go(func() { hitPods(ctx, t, before.podIPs, "/orders/1") })
+			defer func() { stop(); wg.Wait() }()
 
-		res := runForeignDrill(t, cs, shop, []string{"/orders/{{Rand 100}}"},
-			foreignCase{name: "bad-release", fault: `{type: bad-image, badImage: {image: "micrometer-workload:v2-errors"}}`, rollback: true},
-			drills.ConventionMicrometer)
-		a, _ := rolledBackAudit(res)
-		require.Contains(t, a.ServiceName, "shop", "%+v", a)
-		require.NotContains(t, a.ServiceName, "shop-api", "%+v", a)
-		requireRunning(t, cs, shop)
-		after := neighbour(t, cs, ns, api.name)
-		require.Equal(t, before, after, "shop-api was not touched")
+			res := runForeignDrill(t, cs, shop, []string{"/orders/{{Rand 100}}"},
+				foreignCase{name: "bad-release", fault: `{type: bad-image, badImage: {image: "micrometer-workload:v2-errors"}}`, rollback: true},
+				drills.ConventionMicrometer)
+			a, _ := rolledBackAudit(res)
+			require.Contains(t, a.ServiceName, "shop", "%+v", a)
+			require.NotContains(t, a.ServiceName, "shop-api", "%+v", a)
+			require.Contains(t, detectedEvent(res).Message, `pod="shop-`)
+			require.NotContains(t, detectedEvent(res).Message, `pod="shop-api-`, "shop's metrics were found on shop's pods")
+			requireRunning(t, cs, shop)
+			after := neighbour(t, cs, ns, api.name)
+			require.Equal(t, before, after, "shop-api was not touched")
+		})
 	})
 }
 
