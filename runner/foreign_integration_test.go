@@ -410,6 +410,9 @@ func TestForeignWorkloads(t *testing.T) {
 							require.Equal(t, "revert", check(t, res, "expect strategy").Observed)
 							require.NotNil(t, res.MTTD)
 						}
+						if c.name == "benign-release" {
+							require.Zero(t, kinds(res)[drills.EventDetection], "no false alarm on a benign release")
+						}
 						requireRunning(t, cs, wc.w)
 					})
 				}
