@@ -488,3 +488,40 @@ func TestNewGuardErrors(t *testing.T) {
 func appsv1DeploymentProgressDeadlineExceeded() appsv1.DeploymentCondition {
 	return appsv1.DeploymentCondition{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded"}
 }
+
+func TestRecentFreshnessExpr(t *testing.T) {
+	fresh := FreshnessExpr(`sum(rate(http_requests_total{code=~"5.."}[15s]))`)
+	got := RecentFreshnessExpr(fresh, 10*time.Second)
+	require.Equal(t, `max_over_time((max(timestamp(http_requests_total{code=~"5.."})))[10s:1s])`, got)
+	_, err := promParser.ParseExpr(got)
+	require.NoError(t, err, "valid PromQL")
+	_, err = promParser.ParseExpr(RecentFreshnessExpr(FreshnessExpr(`sum(rate(e[1m])) / sum(rate(t[1m]))`), time.Minute))
+	require.NoError(t, err, "valid PromQL for several selectors")
+}
+
+// TestRuleSignalDatesEndedSeries: when every series behind a rule ended
+// with a staleness marker (all of the target's pods replaced at once, the
+// new ones not discovered yet), the instant freshness query is empty; the
+// rule is dated by the series' last samples within staleAfter, and holds
+// with no data only when there are none.
+func TestRuleSignalDatesEndedSeries(t *testing.T) {
+	const pathExpr = `sum(rate(http_requests_total{path=~"/api/.*"}[15s]))`
+	g := rulePolicy()
+	g.Rules[0].Expr, g.Rules[0].Threshold = pathExpr, 1
+	recent := RecentFreshnessExpr(FreshnessExpr(pathExpr), drills.DefaultStaleAfter)
+
+	prom := newFakeProm(t, map[string]float64{pathExpr: 9, recent: float64(time.Now().Add(-2*time.Second).UnixMilli()) / 1000})
+	prom.noSamples = true // no instant sample: every series is stale-marked
+	obs := NewRuleSignal(prom.api(t), g, "").Observe(context.Background(), time.Now())
+	require.Empty(t, obs.Hold, "samples 2s old, before the series ended, are fresh")
+	require.Len(t, obs.Evidence, 1)
+	prom.mu.Lock()
+	require.Equal(t, []string{pathExpr, FreshnessExpr(pathExpr), recent}, prom.queries)
+	prom.mu.Unlock()
+
+	none := newFakeProm(t, map[string]float64{pathExpr: 9})
+	none.noSamples = true
+	obs = NewRuleSignal(none.api(t), g, "").Observe(context.Background(), time.Now())
+	require.Len(t, obs.Hold, 1)
+	require.Contains(t, obs.Hold[0], "no data")
+}

@@ -36,8 +36,15 @@ const DefaultRequestRateExpr = `sum(rate(http_requests_total[1m]))`
 // selector in the parsed expression (offset and @ stripped; selectors under
 // absent() and absent_over_time() are not counted, since those rules fire
 // on missing data). That time is the Reading's At, which the tracker's
-// staleAfter compares with the engine's clock; when none of the series has
-// a sample the rule HOLDs with no data. A rule with no selector at all
+// staleAfter compares with the engine's clock. A series that ended with a
+// staleness marker (its pod went away, or a scrape failed) has no instant
+// sample, so when the instant freshness query answers nothing the signal
+// asks again over the last staleAfter through a subquery
+// (RecentFreshnessExpr): when every pod of a target is replaced at once (a
+// revert with a 100% surge) the old pods' series end before Prometheus's
+// service discovery has picked up the new pods, and their last samples,
+// seconds old, are what the rule's own range still reads. When none of the
+// series has a sample within staleAfter the rule HOLDs with no data. A rule with no selector at all
 // (vector(1)) is dated by the evaluation time. No data and query errors
 // HOLD too. Rules whose expression is a ratio (a binary "/" in the parsed
 // expression, drills.IsRatio) HOLD while the request rate
@@ -51,6 +58,7 @@ type RuleSignal struct {
 	minRate  float64
 	rateExpr string
 	timeout  time.Duration
+	stale    time.Duration
 }
 
 // NewRuleSignal builds the rule signal for the guard's rules; rateExpr
@@ -64,6 +72,7 @@ func NewRuleSignal(api PromQuerier, g drills.Guard, rateExpr string) *RuleSignal
 		s.minRate = *g.MinRequestRate
 	}
 	stale := g.StaleAfter.Get(drills.DefaultStaleAfter)
+	s.stale = stale
 	for _, r := range g.Rules {
 		if r.Op == "" {
 			r.Op = drills.OpGT
@@ -156,6 +165,13 @@ func (s *RuleSignal) queryRule(ctx context.Context, expr, fresh string) (Reading
 		return Reading{}, err
 	}
 	if !f.Present {
+		// Every series behind the rule ended with a staleness marker, or
+		// none has a sample: look for their last samples within staleAfter.
+		if f, err = s.query(ctx, RecentFreshnessExpr(fresh, s.stale)); err != nil {
+			return Reading{}, err
+		}
+	}
+	if !f.Present {
 		// The value comes from constants alone (or vector(0)): no series
 		// behind the rule has a sample.
 		return Reading{}, nil
@@ -207,6 +223,20 @@ func FreshnessExpr(expr string) string {
 		parts[i] = fmt.Sprintf(`label_replace(timestamp(%s), "firedrill_selector", "%d", "", "")`, sel, i)
 	}
 	return "max(" + strings.Join(parts, " or ") + ")"
+}
+
+// freshnessStep is the resolution of RecentFreshnessExpr's subquery: a
+// sample newer than the subquery's last step is missed, so a reading may
+// be dated up to this much too early.
+const freshnessStep = time.Second
+
+// RecentFreshnessExpr returns the query whose value is the newest raw
+// sample time of fresh's series (a FreshnessExpr) within the last window,
+// including series that have since ended with a staleness marker: fresh
+// evaluated as a subquery every freshnessStep over window, and the largest
+// answer kept.
+func RecentFreshnessExpr(fresh string, window time.Duration) string {
+	return fmt.Sprintf("max_over_time((%s)[%s:%s])", fresh, model.Duration(window), model.Duration(freshnessStep))
 }
 
 // readingOf turns a query answer into a Reading: the largest non-NaN
