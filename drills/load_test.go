@@ -26,6 +26,22 @@ func TestExamplesValidate(t *testing.T) {
 	}
 }
 
+// The README's "Drill your own service" drill loads, writes no PromQL and
+// leaves the guard to the generated signals.
+func TestWalkthroughDrillWritesNoPromQL(t *testing.T) {
+	ds, err := LoadFile(filepath.Join("..", "e2e", "workloads", "podinfo", "bad-release.yaml"))
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	g := ds[0].Spec.Guard
+	require.NotNil(t, g)
+	require.Empty(t, g.Rules)
+	require.Empty(t, g.RequestRateExpr)
+	require.True(t, *g.DefaultRules, "the error-rate and latency rules are generated")
+	require.NotNil(t, g.Statistical)
+	require.Empty(t, g.Statistical.ErrorsExpr+g.Statistical.TotalExpr)
+	require.Nil(t, ds[0].Spec.Target.Metrics, "detected, not named")
+}
+
 func TestValidTestdata(t *testing.T) {
 	files, err := filepath.Glob("testdata/valid-*.yaml")
 	require.NoError(t, err)
