@@ -106,6 +106,9 @@ func defaultTraffic(t *Traffic) {
 	if t.Rate == 0 {
 		t.Rate = DefaultTrafficRate
 	}
+	if t.Via == "" {
+		t.Via = TrafficViaEndpoints
+	}
 	setDur(&t.Timeout, DefaultRequestTimeout)
 	for i := range t.Requests {
 		r := &t.Requests[i]

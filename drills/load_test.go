@@ -101,6 +101,7 @@ func TestInvalidDrills(t *testing.T) {
 		{"consistency-two-kinds", 13, "spec.slo.consistency[0]", "exactly one of sql, promql or http"},
 		{"negative-duration", 11, "spec.faults[0].duration", "must not be negative"},
 		{"traffic-path", 11, "spec.traffic.requests[0].path", `must start with "/"`},
+		{"traffic-via", 12, "spec.traffic.via", `invalid value "clusterip": want one of endpoints, service`},
 		{"no-faults", 9, "spec.faults", "at least one fault"},
 		{"bandwidth-rate", 12, "spec.faults[0].network.rate", "1mbps"},
 		{"labels-list", 13, "spec.faults[0].selector.labels", "got a list, want a mapping"},
@@ -219,11 +220,20 @@ func TestDefaultsApplied(t *testing.T) {
 	require.Equal(t, BackendAuto, s.Faults[0].Backend)
 	require.Equal(t, "demo", s.Faults[0].Selector.Namespace)
 	require.Equal(t, ModeOne, s.Faults[0].Selector.Mode)
+	if s.Traffic != nil {
+		require.Equal(t, TrafficViaEndpoints, s.Traffic.Via, "traffic goes to the endpoints unless told otherwise")
+	}
 
 	// Default is idempotent and keeps user values.
 	before := *s.Guard.Decision.RollbackAt
 	d.Default()
 	require.Equal(t, before, *d.Spec.Guard.Decision.RollbackAt)
+}
+
+func TestTrafficVia(t *testing.T) {
+	ds, err := LoadFile("testdata/valid-traffic-via-service.yaml")
+	require.NoError(t, err)
+	require.Equal(t, TrafficViaService, ds[0].Spec.Traffic.Via)
 }
 
 func TestDefaultFaultNamesAreUnique(t *testing.T) {

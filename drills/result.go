@@ -41,6 +41,13 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 	// GuardEnabled tells whether the engine guarded the target.
 	GuardEnabled bool `json:"guardEnabled"`
+	// TrafficVia is the path the drill's traffic took: "endpoints" (pod
+	// IPs, attributed per pod) or "service" (the Service's ClusterIP, as a
+	// client sees it; per-pod evidence unavailable). Empty without traffic.
+	TrafficVia TrafficVia `json:"trafficVia,omitempty"`
+	// TrafficTarget is where the traffic went: the Service's ClusterIP:port
+	// for "service", the Service's name for "endpoints".
+	TrafficTarget string `json:"trafficTarget,omitempty"`
 	// MTTD is fault injected → first detection; nil if nothing was detected.
 	MTTD *Duration `json:"mttd,omitempty"`
 	// MTTR is fault injected → SLOs restored and stable; nil if the target

@@ -61,6 +61,7 @@ func TestSchemaRejectsMistakes(t *testing.T) {
 		"missing-name", "missing-namespace", "api-version", "unknown-kind",
 		"unknown-fault-type", "error-rate-percent",
 		"concurrency-lowercase", "no-faults", "labels-list", "max-hold",
+		"traffic-via",
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Error(t, s.Validate(yamlToJSONValue(t, "testdata/invalid-"+name+".yaml")))

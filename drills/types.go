@@ -132,7 +132,26 @@ type Traffic struct {
 	Timeout *Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// Requests are the request templates, chosen by weight.
 	Requests []RequestTemplate `json:"requests" yaml:"requests" jsonschema:"minItems=1"`
+	// Via is the path the requests take: "endpoints" (default) sends each
+	// request straight to a ready pod's IP, so every request is attributed
+	// to the pod that answered it (the per-pod evidence some proofs need);
+	// "service" sends them to the Service's ClusterIP, as a client in the
+	// cluster would, endpoint propagation and kube-proxy's balancing
+	// included, but then the drill cannot tell which pod answered, and the
+	// proofs that need per-pod requests say so instead of passing.
+	Via TrafficVia `json:"via,omitempty" yaml:"via,omitempty" jsonschema:"enum=endpoints,enum=service"`
 }
+
+// TrafficVia is the path the traffic generator's requests take.
+type TrafficVia string
+
+// The paths of spec.traffic.via.
+const (
+	// TrafficViaEndpoints sends to the ready endpoints' pod IPs directly.
+	TrafficViaEndpoints TrafficVia = "endpoints"
+	// TrafficViaService sends to the Service's ClusterIP and port.
+	TrafficViaService TrafficVia = "service"
+)
 
 // RequestTemplate is one kind of request the traffic generator sends.
 type RequestTemplate struct {

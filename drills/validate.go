@@ -134,6 +134,11 @@ func validateTraffic(e *errs, t *Traffic) {
 	}
 	positive(e, "spec.traffic.duration", t.Duration)
 	positive(e, "spec.traffic.timeout", t.Timeout)
+	switch t.Via {
+	case "", TrafficViaEndpoints, TrafficViaService:
+	default:
+		e.enum("spec.traffic.via", t.Via, string(TrafficViaEndpoints), string(TrafficViaService))
+	}
 	if len(t.Requests) == 0 {
 		e.add("spec.traffic.requests", "at least one request template is required")
 	}

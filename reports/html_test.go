@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/internal/testenv"
 )
 
@@ -176,4 +177,17 @@ func forEach(img image.Image, rect image.Rectangle, f func(r, g, b uint32)) {
 			f(r, g, b)
 		}
 	}
+}
+
+// TestHTMLTrafficVia shows the path the drill's traffic took in the run's
+// summary line, and nothing for a run that did not record it.
+func TestHTMLTrafficVia(t *testing.T) {
+	rs := sampleResults()
+	rs[0].TrafficVia, rs[0].TrafficTarget = drills.TrafficViaService, "10.96.7.7:80"
+	var b strings.Builder
+	require.NoError(t, HTMLWriter{}.Write(context.Background(), &b, rs[:1]))
+	require.Contains(t, b.String(), "traffic via service (<code>10.96.7.7:80</code>)")
+	b.Reset()
+	require.NoError(t, HTMLWriter{}.Write(context.Background(), &b, sampleResults()[1:2]))
+	require.NotContains(t, b.String(), "traffic via")
 }

@@ -22,7 +22,7 @@ import (
 func (run *Run) baseline(ctx context.Context) error {
 	d := run.drill
 	if tr := d.Spec.Traffic; tr != nil {
-		gen, err := traffic.New(run.targets, *tr, traffic.WithLogger(run.r.log))
+		gen, err := traffic.New(run.trafTargets, *tr, traffic.WithLogger(run.r.log))
 		if err != nil {
 			return fmt.Errorf("traffic: %w", err)
 		}
@@ -34,7 +34,9 @@ func (run *Run) baseline(ctx context.Context) error {
 			defer close(run.trafDone)
 			_ = gen.Run(tctx)
 		}()
-		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("traffic started: %g requests/s at Service %s", gen.Rate(), d.Spec.Target.Service), nil)
+		via, target := run.trafficPath()
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("traffic started: %g requests/s at Service %s via %s (%s)", gen.Rate(), d.Spec.Target.Service, via, target),
+			map[string]string{"via": string(via), "target": target})
 	}
 	start := run.r.now()
 	// A full SLO window of settled traffic is needed before judging.

@@ -177,7 +177,7 @@ func (run *Run) preflight(ctx context.Context) error {
 		}
 		reg = reg.WithOwner(run.owner).WithDynamic(run.r.dyn)
 		if d.Spec.Traffic != nil {
-			reg = reg.WithTraffic(trafficEvidence{run: run})
+			reg = reg.WithTraffic(run.trafficEvidence())
 		}
 		if len(d.Spec.SLO.Consistency) > 0 {
 			reg = reg.WithInvariants(invariants{run: run})
@@ -202,6 +202,11 @@ func (run *Run) preflight(ctx context.Context) error {
 			return err
 		}
 		run.targets = tg
+		if d.Spec.Traffic != nil {
+			if err := run.chooseTrafficPath(ctx, cs, opts); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

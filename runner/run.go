@@ -29,23 +29,26 @@ type Run struct {
 	mu  sync.Mutex
 	res *drills.Result
 
-	prom      promv1.API
-	snapshot  *targetSnapshot
-	targets   *traffic.ServiceTargets
-	gen       *traffic.Generator
-	stopTraf  context.CancelFunc
-	trafDone  chan struct{}
-	guardRun  *guardRun
-	cov       *coverage // what the engine's signals saw; nil without a guard
-	faults    []*injected
-	injected  time.Time // first fault injected
-	health    healthTracker
-	phaseName string // guarded by mu: read from the engine's goroutine
-	conns     conns
-	httpc     *http.Client
-	mttr      *time.Duration
-	sawImpact bool
-	ticks     int
+	prom     promv1.API
+	snapshot *targetSnapshot
+	targets  *traffic.ServiceTargets
+	// trafTargets are what the generator sends to: targets, or the
+	// Service's ClusterIP with spec.traffic.via service.
+	trafTargets traffic.Targets
+	gen         *traffic.Generator
+	stopTraf    context.CancelFunc
+	trafDone    chan struct{}
+	guardRun    *guardRun
+	cov         *coverage // what the engine's signals saw; nil without a guard
+	faults      []*injected
+	injected    time.Time // first fault injected
+	health      healthTracker
+	phaseName   string // guarded by mu: read from the engine's goroutine
+	conns       conns
+	httpc       *http.Client
+	mttr        *time.Duration
+	sawImpact   bool
+	ticks       int
 
 	teardownErr error
 

@@ -22,6 +22,35 @@ type TrafficEvidence interface {
 	Endpoint(ip string, from, to time.Time) EndpointCounts
 }
 
+// UnattributedTraffic is the TrafficEvidence of a drill whose requests
+// cannot be attributed to pods, such as traffic sent to a Service's
+// ClusterIP (kube-proxy picks the pod; the client never learns which):
+// every count is zero, and the proofs that need per-pod requests say why
+// (TrafficUnattributed) instead of treating the drill as one without
+// traffic or failing on "no traffic reached the pod".
+func UnattributedTraffic(why string) TrafficEvidence { return unattributed(why) }
+
+type unattributed string
+
+func (unattributed) Endpoint(string, time.Time, time.Time) EndpointCounts { return EndpointCounts{} }
+
+// TrafficUnattributed returns why ev cannot attribute requests to pods, or
+// "" when it can (or is nil: a drill without traffic).
+func TrafficUnattributed(ev TrafficEvidence) string {
+	if u, ok := ev.(unattributed); ok {
+		return string(u)
+	}
+	return ""
+}
+
+// perPod returns ev if it attributes requests to pods, else nil.
+func perPod(ev TrafficEvidence) TrafficEvidence {
+	if TrafficUnattributed(ev) != "" {
+		return nil
+	}
+	return ev
+}
+
 // EndpointCounts are the requests the drill's traffic sent to one pod IP.
 type EndpointCounts struct {
 	// Sent went on the wire; Pending of them have not finished yet.

@@ -62,6 +62,9 @@ func PartitionEffect(ev TrafficEvidence, name, ip string, since time.Time) (bool
 	if ev == nil {
 		return false, fmt.Sprintf("the drill sends no traffic: the partition of pod %s cannot be proven by its effect", name)
 	}
+	if why := TrafficUnattributed(ev); why != "" {
+		return false, fmt.Sprintf("per-pod requests are unavailable (%s): the partition of pod %s cannot be proven by its effect", why, name)
+	}
 	c := ev.Endpoint(ip, since, time.Time{})
 	switch {
 	case c.Sent == 0:
@@ -84,8 +87,8 @@ func (f *netFault) lossEffect(ctx context.Context, pid int, pn *podNet) (bool, s
 	seen, dropped := chainCounters(out)
 	p := f.set.LossPercent / 100
 	var traffic string
-	if f.deps.Traffic != nil {
-		c := f.deps.Traffic.Endpoint(pn.pod.Status.PodIP, pn.at, time.Time{})
+	if ev := perPod(f.deps.Traffic); ev != nil {
+		c := ev.Endpoint(pn.pod.Status.PodIP, pn.at, time.Time{})
 		traffic = "; requests since the fault: " + c.String()
 	}
 	if seen < LossMinPackets {

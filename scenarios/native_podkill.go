@@ -146,8 +146,10 @@ func (f *podKill) Status(ctx context.Context) (Status, error) {
 		if ready != nil {
 			st.Evidence = append(st.Evidence, fmt.Sprintf("killed pod %s (%s) out of the ready endpoints of Service %s: %v", k.Name, k.IP, f.target.Service, f.outOfService[k.Name]))
 		}
-		if f.deps.Traffic != nil && k.IP != "" {
-			st.Evidence = append(st.Evidence, fmt.Sprintf("traffic to %s (%s) since the kill: %s", k.Name, k.IP, f.deps.Traffic.Endpoint(k.IP, f.at, time.Time{})))
+		if ev := perPod(f.deps.Traffic); ev != nil && k.IP != "" {
+			st.Evidence = append(st.Evidence, fmt.Sprintf("traffic to %s (%s) since the kill: %s", k.Name, k.IP, ev.Endpoint(k.IP, f.at, time.Time{})))
+		} else if why := TrafficUnattributed(f.deps.Traffic); why != "" {
+			st.Evidence = append(st.Evidence, fmt.Sprintf("traffic to %s since the kill: per-pod requests unavailable (%s)", k.Name, why))
 		}
 	}
 	goneAll := len(f.gone) == len(f.killed)

@@ -103,7 +103,8 @@ func (r *revisionProof) observe(ctx context.Context, deps Deps, w *workload.Work
 			rp.gone = now
 		}
 	}
-	if deps.Traffic == nil {
+	ev := perPod(deps.Traffic)
+	if ev == nil {
 		return nil
 	}
 	for _, uid := range r.order {
@@ -113,7 +114,7 @@ func (r *revisionProof) observe(ctx context.Context, deps Deps, w *workload.Work
 		}
 		// Once a pod is gone its IP may be reused: count only what was
 		// scheduled while it existed.
-		c := deps.Traffic.Endpoint(rp.ip, r.since, rp.gone)
+		c := ev.Endpoint(rp.ip, r.since, rp.gone)
 		if c.Sent >= rp.counts.Sent {
 			rp.counts = c
 		}
@@ -204,13 +205,14 @@ func (r *revisionProof) status(deps Deps, what string) Status {
 	st := Status{Injected: true}
 	served, failed, ready := 0, 0, 0
 	var sum EndpointCounts
+	ev, unattributed := perPod(deps.Traffic), TrafficUnattributed(deps.Traffic)
 	for _, uid := range r.order {
 		rp := r.pods[uid]
 		line := fmt.Sprintf("pod %s of ReplicaSet %s", rp.name, rp.rs)
 		if rp.ip != "" {
 			line += " (" + rp.ip + ")"
 		}
-		if deps.Traffic != nil {
+		if ev != nil {
 			line += ": answered " + rp.counts.String()
 			c := rp.counts
 			sum.Sent, sum.Pending, sum.Succeeded = sum.Sent+c.Sent, sum.Pending+c.Pending, sum.Succeeded+c.Succeeded
@@ -245,6 +247,11 @@ func (r *revisionProof) status(deps Deps, what string) Status {
 	case deps.Traffic == nil && ready > 0:
 		st.Effective = true
 		st.Message = fmt.Sprintf("%s: %d of %d pods became ready and so took the Service's traffic (the drill sends none to count)", what, ready, n)
+	case unattributed != "" && ready > 0:
+		// The pods took the Service's traffic by being ready; how many
+		// requests each answered was not measured, and is not claimed.
+		st.Effective = true
+		st.Message = fmt.Sprintf("%s: %d of %d pods became ready and so took the Service's traffic (per-pod requests unavailable: %s)", what, ready, n, unattributed)
 	case n == 0:
 		st.Message = what + ": no pod of the new revision yet"
 	default:

@@ -28,14 +28,16 @@ type clientIdentity struct {
 
 // clientIdentities returns the client certificates of the cluster. The
 // admin is in system:masters; the controller-manager and scheduler use the
-// user names the bootstrap RBAC policy binds; the kubelet uses the node
-// identity the Node authorizer expects.
+// user names the bootstrap RBAC policy binds (kube-proxy's is bound to
+// system:node-proxier); the kubelet uses the node identity the Node
+// authorizer expects.
 func (c config) clientIdentities() []clientIdentity {
 	return []clientIdentity{
 		{file: "admin", cn: "firedrill-admin", groups: []string{"system:masters"}},
 		{file: "controller-manager", cn: "system:kube-controller-manager"},
 		{file: "scheduler", cn: "system:kube-scheduler"},
 		{file: "kubelet", cn: "system:node:" + c.name, groups: []string{"system:nodes"}},
+		{file: "kube-proxy", cn: "system:kube-proxy"},
 		{file: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", groups: []string{"system:masters"}},
 	}
 }

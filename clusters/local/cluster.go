@@ -58,7 +58,8 @@ func (cl *Cluster) Gateway() netip.Addr { return cl.cfg.gateway() }
 func (cl *Cluster) PodCIDR() netip.Prefix { return cl.cfg.podCIDR }
 
 // ServiceCIDR returns the Services' ClusterIP range (default
-// 10.96.0.0/16), blackholed on the host.
+// 10.96.0.0/16), routed onto the bridge on the host (kube-proxy DNATs
+// ClusterIP traffic to pods; anything else dies on the bridge).
 func (cl *Cluster) ServiceCIDR() netip.Prefix { return cl.cfg.serviceCIDR }
 
 // Kubeconfig returns the path of the admin kubeconfig.
@@ -287,23 +288,29 @@ func (cl *Cluster) up(ctx context.Context) error {
 	if err := cl.waitHealthy(ctx, api); err != nil {
 		return err
 	}
-	if err := cl.recordKubeletChains(ctx); err != nil {
+	if err := cl.recordKubeChains(ctx); err != nil {
 		return err
 	}
 	var rest []*running
-	for _, comp := range []component{cl.controllerManagerComponent(), cl.schedulerComponent(), cl.kubeletComponent()} {
+	for _, comp := range []component{cl.controllerManagerComponent(), cl.schedulerComponent(), cl.kubeletComponent(), cl.kubeProxyComponent()} {
 		r, err := cl.start(comp)
 		if err != nil {
 			return err
 		}
 		rest = append(rest, r)
 	}
-	for _, r := range rest {
+	kubelet, proxy := rest[2], rest[3]
+	for _, r := range rest[:3] {
 		if err := cl.waitHealthy(ctx, r); err != nil {
 			return err
 		}
 	}
-	return cl.waitNodeReady(ctx, rest[2], 2*time.Minute)
+	if err := cl.waitNodeReady(ctx, kubelet, 2*time.Minute); err != nil {
+		return err
+	}
+	// kube-proxy finds the node's addresses once the kubelet registered
+	// it; it is healthy after its first sync of the rules.
+	return cl.waitHealthy(ctx, proxy)
 }
 
 // writeFiles lays out the work folder: PKI, kubeconfigs, component configs.
@@ -326,6 +333,7 @@ func (cl *Cluster) writeFiles() error {
 		"controller-manager": filepath.Join(p.pki, "controller-manager.kubeconfig"),
 		"scheduler":          filepath.Join(p.pki, "scheduler.kubeconfig"),
 		"kubelet":            filepath.Join(p.pki, "kubelet.kubeconfig"),
+		"kube-proxy":         filepath.Join(p.pki, "kube-proxy.kubeconfig"),
 	}
 	for id, path := range kubeconfigs {
 		data, err := cl.cfg.renderKubeconfig(p.pki, id)
@@ -351,6 +359,16 @@ func (cl *Cluster) writeFiles() error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(p.kubelet, "config.json"), kubelet, 0o644); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	proxy, err := cl.cfg.renderKubeProxy(filepath.Join(p.pki, "kube-proxy.kubeconfig"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(cl.kubeProxyConfigFile()), 0o755); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	if err := os.WriteFile(cl.kubeProxyConfigFile(), proxy, 0o644); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
 	return nil

@@ -22,10 +22,11 @@ const (
 	compControllerManager = "kube-controller-manager"
 	compScheduler         = "kube-scheduler"
 	compKubelet           = "kubelet"
+	compKubeProxy         = "kube-proxy"
 )
 
 // componentOrder is the start order; teardown goes in reverse.
-var componentOrder = []string{compEtcd, compContainerd, compAPIServer, compControllerManager, compScheduler, compKubelet}
+var componentOrder = []string{compEtcd, compContainerd, compAPIServer, compControllerManager, compScheduler, compKubelet, compKubeProxy}
 
 // component is one supervised process.
 type component struct {

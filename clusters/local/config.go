@@ -41,6 +41,8 @@ const (
 	schedulerPort         = 10259
 	kubeletPort           = 10250
 	kubeletHealthzPort    = 10248
+	kubeProxyMetricsPort  = 10249
+	kubeProxyHealthzPort  = 10256
 )
 
 // Option configures a Cluster.

@@ -16,12 +16,14 @@
 //	kube-controller-manager   a lean controller set, no leader election
 //	kube-scheduler            no leader election
 //	kubelet      cgroupfs driver under its own cgroup root, CNI networking
+//	kube-proxy   iptables mode, so Services have a ClusterIP data path;
+//	             NodePorts on no address (loopback only, localhostNodePorts
+//	             off), healthz and metrics on 127.0.0.1, conntrack sysctls
+//	             and its OOM score left alone
 //
-// and waits until the Node is Ready. There is deliberately no kube-proxy and
-// no CoreDNS: on a 2-core machine they cost CPU and memory that drills need,
-// and firedrill reaches pods by their IPs. Services therefore get ClusterIPs
-// and EndpointSlices, but ClusterIP traffic goes nowhere (the service CIDR is
-// blackholed), and pods have no cluster DNS. The API server listens on
+// and waits until the Node is Ready and kube-proxy has synced. There is
+// deliberately no CoreDNS: on a 2-core machine it costs CPU and memory that
+// drills need. Pods have no cluster DNS. The API server listens on
 // 127.0.0.1 only, so in-cluster clients cannot reach it; controllers under
 // test run on the host with the admin kubeconfig.
 //
@@ -30,12 +32,18 @@
 // Pods live on a Linux bridge (default fdrill0, 10.244.0.1/24, pod CIDR
 // 10.244.0.0/24) created before the API server, which advertises the gateway
 // address. The CNI config (bridge + host-local + portmap + loopback from
-// /usr/lib/cni) has ipMasq off. Before any pod starts, Create installs a
-// blackhole route for the service CIDR (10.96.0.0/16) and an iptables chain
-// FIREDRILL-FWD, jumped to from FORWARD, that drops forwarded traffic from the
-// pod CIDR to any interface other than the bridge, so pod traffic can never
-// leave the machine. The host reaches pod IPs directly and pods reach the
-// host at the gateway address.
+// /usr/lib/cni) has ipMasq off. Before any pod starts, Create routes the
+// service CIDR (10.96.0.0/16) onto the bridge, with a blackhole route of a
+// higher metric behind it, and installs an iptables chain FIREDRILL-FWD,
+// jumped to from FORWARD, that drops forwarded traffic from the pod CIDR to
+// any interface other than the bridge, so pod traffic can never leave the
+// machine. The host reaches pod IPs directly and pods reach the host at the
+// gateway address. A blackhole alone would stop the host's own ClusterIP
+// traffic: a connect() is routed before kube-proxy's nat OUTPUT rules DNAT
+// it, and a blackholed destination fails that lookup with EINVAL. Routed
+// onto the bridge, ClusterIP traffic kube-proxy DNATs reaches a pod, and
+// anything it does not is sent onto the bridge, where only our pods are
+// (see setupNetwork).
 //
 // # Work folder
 //
@@ -67,8 +75,9 @@
 // (SIGTERM, then SIGKILL after a grace period), freezes and kills whatever is
 // left in the cluster's cgroups, unmounts everything under the work folder
 // deepest first (overlay rootfs, shm, kubelet tmpfs and projected volumes,
-// CNI netns), removes the bridge, route and iptables chain, the iptables
-// chains and host folders our kubelet created (only those that did not exist
+// CNI netns), removes the bridge, routes and iptables chain, the KUBE-*
+// iptables chains our kubelet and kube-proxy created with the jumps to them
+// and the host folders our kubelet created (only those that did not exist
 // before), shim sockets and CNI cache entries of our containers, the cgroups
 // and the work folder. It is safe to call twice and after a crash.
 //

@@ -172,7 +172,8 @@ func TestMain(m *testing.M) {
 
 // deleteAndCheckClean deletes cl and verifies that nothing of it is left:
 // no process from its PID files or cgroups, no mount under the work folder,
-// no bridge, no blackhole route, no iptables chain, no cgroup, no folder.
+// no bridge, no service CIDR route, no iptables chain (ours or the kubelet's
+// and kube-proxy's KUBE-* ones), no cgroup, no folder.
 func deleteAndCheckClean(cl *Cluster, before []string) error {
 	refs := cl.pidFiles()
 	cgPIDs := cl.cgroupPIDs()
@@ -206,8 +207,8 @@ func checkClean(ctx context.Context, cl *Cluster, refs map[string]procRef, cgPID
 	if _, err := net.InterfaceByName(cl.cfg.bridge); err == nil {
 		problems = append(problems, "bridge "+cl.cfg.bridge+" still exists")
 	}
-	if out, _ := run(ctx, "ip", "route", "show", "type", "blackhole"); strings.Contains(out, cl.cfg.serviceCIDR.String()) {
-		problems = append(problems, "blackhole route still there: "+out)
+	if out, _ := run(ctx, "ip", "-4", "route", "show", "exact", cl.cfg.serviceCIDR.String()); strings.TrimSpace(out) != "" {
+		problems = append(problems, "service CIDR route still there: "+out)
 	}
 	for _, fam := range guardFamilies() {
 		if out, _ := run(ctx, fam, "-w", "5", "-S"); strings.Contains(out, "FIREDRILL") {
@@ -217,6 +218,24 @@ func checkClean(ctx context.Context, cl *Cluster, refs map[string]procRef, cgPID
 	if before != nil {
 		if after := iptablesChains(); strings.Join(after, ",") != strings.Join(before, ",") {
 			problems = append(problems, fmt.Sprintf("iptables chains differ: before %v, after %v", before, after))
+		}
+		// No rule anywhere may still mention a KUBE-* chain that did
+		// not exist before (a jump left in a built-in chain).
+		pre := map[string]bool{}
+		for _, c := range before {
+			pre[c] = true
+		}
+		for _, fam := range iptablesFamilies {
+			for _, table := range kubeChainTables {
+				out, _ := run(ctx, fam, "-w", "5", "-t", table, "-S")
+				for _, line := range strings.Split(out, "\n") {
+					for _, f := range strings.Fields(line) {
+						if strings.HasPrefix(f, kubeChainPrefix) && !pre[fam+" "+table+" "+f] {
+							problems = append(problems, fmt.Sprintf("%s %s rule still mentions %s: %s", fam, table, f, line))
+						}
+					}
+				}
+			}
 		}
 	}
 	for _, ctrl := range cgroupControllers() {

@@ -60,8 +60,27 @@ func guardFamilies() []string {
 	return out
 }
 
-// setupNetwork creates the bridge with the gateway address, the blackhole
-// route for the service CIDR and the FORWARD guard. Each step is idempotent.
+// setupNetwork creates the bridge with the gateway address, the routes of
+// the service CIDR (onto the bridge, with a blackhole behind it) and the
+// FORWARD guard. Each step is idempotent.
+//
+// Why the service CIDR is routed onto the bridge, not blackholed: a
+// connect() from the host to a ClusterIP is routed before the nat OUTPUT
+// chain where kube-proxy DNATs it to a pod, and a blackhole route fails
+// that first lookup with EINVAL, so no host client (the traffic generator)
+// could ever reach a Service (checked by hand in a network namespace: with
+// `blackhole 10.96.0.0/16` a DNATed connect fails with "Invalid argument",
+// with `10.96.0.0/16 dev <bridge>` it is answered). Routed onto the bridge,
+// a ClusterIP packet that kube-proxy DNATs goes to a pod on the bridge;
+// one it does not DNAT (no such Service, no endpoints) is sent onto the
+// bridge, where only our pods are, and dies unanswered: it stays on the
+// machine as surely as with a blackhole. Pod traffic to the service CIDR
+// is forwarded bridge to bridge, which the FORWARD guard allows; nothing
+// is routed to any other interface. The blackhole route stays as a
+// backstop with a higher metric (serviceBlackholeMetric): the bridge route
+// wins while the bridge exists, and should the bridge vanish (taking its
+// route with it) the service CIDR is blackholed again, never sent to the
+// default route.
 func (cl *Cluster) setupNetwork(ctx context.Context) error {
 	cfg := cl.cfg
 	if err := checkNoConflict(cfg); err != nil {
@@ -85,7 +104,12 @@ func (cl *Cluster) setupNetwork(ctx context.Context) error {
 	if _, err := run(ctx, "ip", "link", "set", cfg.bridge, "up"); err != nil {
 		return fmt.Errorf("local: bridge: %w", err)
 	}
-	if _, err := run(ctx, "ip", "route", "replace", "blackhole", cfg.serviceCIDR.Masked().String()); err != nil {
+	svc := cfg.serviceCIDR.Masked().String()
+	// The backstop first, so that the service CIDR is never unrouted.
+	if _, err := run(ctx, "ip", "route", "replace", "blackhole", svc, "metric", serviceBlackholeMetric); err != nil {
+		return fmt.Errorf("local: service CIDR route: %w", err)
+	}
+	if _, err := run(ctx, "ip", "route", "replace", svc, "dev", cfg.bridge); err != nil {
 		return fmt.Errorf("local: service CIDR route: %w", err)
 	}
 	return cl.setupForwardChain(ctx)
@@ -132,9 +156,12 @@ func (cl *Cluster) networkInPlace(ctx context.Context) error {
 	if _, err := net.InterfaceByName(cfg.bridge); err != nil {
 		return fmt.Errorf("bridge %s missing", cfg.bridge)
 	}
-	out, err := run(ctx, "ip", "route", "show", "type", "blackhole")
-	if err != nil || !strings.Contains(out, cfg.serviceCIDR.Masked().String()) {
-		return fmt.Errorf("blackhole route for %s missing", cfg.serviceCIDR)
+	bridge, blackhole := cl.serviceRoutes(ctx)
+	if !bridge {
+		return fmt.Errorf("route of %s to %s missing", cfg.serviceCIDR.Masked(), cfg.bridge)
+	}
+	if !blackhole {
+		return fmt.Errorf("blackhole route for %s (metric %s) missing", cfg.serviceCIDR.Masked(), serviceBlackholeMetric)
 	}
 	for _, fam := range guardFamilies() {
 		if _, err := run(ctx, fam, "-w", "5", "-C", "FORWARD", "-j", forwardChain); err != nil {
@@ -147,6 +174,30 @@ func (cl *Cluster) networkInPlace(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// serviceBlackholeMetric is the metric of the backstop blackhole route of
+// the service CIDR; the route onto the bridge has metric 0 and wins.
+const serviceBlackholeMetric = "4096"
+
+// serviceRoutes reports which of the service CIDR's two routes are in the
+// main table: onto the bridge, and the backstop blackhole.
+func (cl *Cluster) serviceRoutes(ctx context.Context) (bridge, blackhole bool) {
+	svc := cl.cfg.serviceCIDR.Masked().String()
+	out, err := run(ctx, "ip", "-4", "route", "show", "exact", svc)
+	if err != nil {
+		return false, false
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == svc && f[1] == "dev" && f[2] == cl.cfg.bridge:
+			bridge = true
+		case len(f) >= 4 && f[0] == "blackhole" && f[1] == svc && f[2] == "metric" && f[3] == serviceBlackholeMetric:
+			blackhole = true
+		}
+	}
+	return bridge, blackhole
 }
 
 // teardownNetwork removes what setupNetwork added. Missing pieces are fine.
@@ -168,9 +219,22 @@ func (cl *Cluster) teardownNetwork(ctx context.Context) error {
 			}
 		}
 	}
-	if out, _ := run(ctx, "ip", "route", "show", "type", "blackhole"); strings.Contains(out, cfg.serviceCIDR.Masked().String()) {
-		if _, err := run(ctx, "ip", "route", "del", "blackhole", cfg.serviceCIDR.Masked().String()); err != nil {
+	// The route onto the bridge first, then the backstop blackhole (and
+	// the metric-0 blackhole older versions installed).
+	svc := cfg.serviceCIDR.Masked().String()
+	if bridge, _ := cl.serviceRoutes(ctx); bridge {
+		if _, err := run(ctx, "ip", "route", "del", svc, "dev", cfg.bridge); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		out, _ := run(ctx, "ip", "-4", "route", "show", "exact", svc, "type", "blackhole")
+		if !strings.Contains(out, svc) {
+			break
+		}
+		if _, err := run(ctx, "ip", "route", "del", "blackhole", svc); err != nil {
+			errs = append(errs, err)
+			break
 		}
 	}
 	if _, err := net.InterfaceByName(cfg.bridge); err == nil {

@@ -59,8 +59,9 @@ func loadWebapp(t *testing.T, cl *Cluster) {
 
 // TestPodNetwork checks the network contract: the host reaches a pod at its
 // IP, the pod reaches the host at the bridge gateway, the service CIDR is
-// blackholed on the host and the FORWARD guard is in place. No packet is
-// sent anywhere but to the pod and the host's own bridge address.
+// routed onto the bridge (with the backstop blackhole behind it) and the
+// FORWARD guard is in place. No packet is sent anywhere but to the pod and
+// the host's own bridge address.
 func TestPodNetwork(t *testing.T) {
 	cl := testCluster(t)
 	loadWebapp(t, cl)
@@ -127,13 +128,14 @@ func TestPodNetwork(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "hello from the host", strings.TrimSpace(got))
 
-	// Safety net: the service CIDR is blackholed and the guard is in place.
-	// (`ip route get` answers EINVAL for a blackholed address.)
-	_, err = run(ctx, "ip", "route", "get", cl.cfg.apiServiceIP().String())
-	require.ErrorContains(t, err, "Invalid argument")
-	out, err := run(ctx, "ip", "route", "show", "match", cl.cfg.apiServiceIP().String())
+	// Safety net: the service CIDR goes onto the bridge, the blackhole
+	// stays behind it, and the guard is in place.
+	out, err := run(ctx, "ip", "route", "get", cl.cfg.apiServiceIP().String())
 	require.NoError(t, err)
-	require.Contains(t, out, "blackhole "+cl.cfg.serviceCIDR.String())
+	require.Contains(t, out, " dev "+cl.cfg.bridge+" ")
+	out, err = run(ctx, "ip", "route", "show", "match", cl.cfg.apiServiceIP().String())
+	require.NoError(t, err)
+	require.Contains(t, out, "blackhole "+cl.cfg.serviceCIDR.String()+" metric "+serviceBlackholeMetric)
 	require.NoError(t, cl.networkInPlace(ctx))
 }
 

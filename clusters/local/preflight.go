@@ -12,7 +12,7 @@ import (
 // preflight checks the binaries and host tools before anything is started.
 func (cl *Cluster) preflight() error {
 	var missing []string
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"} {
 		if st, err := os.Stat(cl.kubeBin(b)); err != nil || st.Mode()&0o111 == 0 {
 			missing = append(missing, cl.kubeBin(b))
 		}
@@ -60,7 +60,7 @@ func (cl *Cluster) checkPortsFree() error {
 			return nil // ours, teardown frees them
 		}
 	}
-	for _, port := range []int{etcdClientPort, etcdPeerPort, apiServerPort, controllerManagerPort, schedulerPort, kubeletHealthzPort} {
+	for _, port := range []int{etcdClientPort, etcdPeerPort, apiServerPort, controllerManagerPort, schedulerPort, kubeletHealthzPort, kubeProxyMetricsPort, kubeProxyHealthzPort} {
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			return fmt.Errorf("local: port %d is in use by another process (another local cluster?): %w", port, err)

@@ -159,6 +159,38 @@ func TestRenderKubelet(t *testing.T) {
 	require.EqualValues(t, 0, kc["readOnlyPort"])
 }
 
+// TestRenderKubeProxy checks the settings that keep kube-proxy to this
+// machine and leave the host's sysctls alone.
+func TestRenderKubeProxy(t *testing.T) {
+	c := newConfig(nil)
+	data, err := c.renderKubeProxy("/w/pki/kube-proxy.kubeconfig")
+	require.NoError(t, err)
+	var kp map[string]any
+	require.NoError(t, json.Unmarshal(data, &kp))
+	require.Equal(t, "KubeProxyConfiguration", kp["kind"])
+	require.Equal(t, "iptables", kp["mode"])
+	require.Equal(t, "10.244.0.0/24", kp["clusterCIDR"])
+	require.Equal(t, "firedrill", kp["hostnameOverride"])
+	require.Equal(t, "127.0.0.1:10256", kp["healthzBindAddress"])
+	require.Equal(t, "127.0.0.1:10249", kp["metricsBindAddress"])
+	require.Equal(t, []any{"127.0.0.0/8"}, kp["nodePortAddresses"])
+	require.Equal(t, false, kp["iptables"].(map[string]any)["localhostNodePorts"])
+	ct := kp["conntrack"].(map[string]any)
+	require.EqualValues(t, 0, ct["maxPerCore"])
+	require.EqualValues(t, 0, ct["min"])
+	require.Equal(t, "0s", ct["tcpEstablishedTimeout"])
+	require.Equal(t, "0s", ct["tcpCloseWaitTimeout"])
+	require.Equal(t, "/w/pki/kube-proxy.kubeconfig", kp["clientConnection"].(map[string]any)["kubeconfig"])
+}
+
+func TestJumpsTo(t *testing.T) {
+	set := map[string]bool{"KUBE-SERVICES": true}
+	require.True(t, jumpsTo(shellFields(`-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`), set))
+	require.True(t, jumpsTo(shellFields(`-A OUTPUT -g KUBE-SERVICES`), set))
+	require.False(t, jumpsTo(shellFields(`-A OUTPUT -j KUBE-FIREWALL`), set))
+	require.False(t, jumpsTo(shellFields(`-A OUTPUT -m comment --comment "-j KUBE-SERVICES" -j ACCEPT`), set))
+}
+
 func TestPKIAndKubeconfig(t *testing.T) {
 	dir := t.TempDir()
 	c := newConfig([]Option{WithHome(dir)})

@@ -56,6 +56,7 @@ func (cl *Cluster) Status(ctx context.Context) (Status, error) {
 		compControllerManager: cl.controllerManagerComponent(),
 		compScheduler:         cl.schedulerComponent(),
 		compKubelet:           cl.kubeletComponent(),
+		compKubeProxy:         cl.kubeProxyComponent(),
 	}
 	apiOK := false
 	for _, name := range componentOrder {
@@ -94,7 +95,7 @@ func (cl *Cluster) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	st.Components = append(st.Components, node)
-	netStatus := ComponentStatus{Name: "network", Healthy: true, Detail: "bridge, blackhole route and FORWARD guard in place"}
+	netStatus := ComponentStatus{Name: "network", Healthy: true, Detail: "bridge, service CIDR route onto the bridge and FORWARD guard in place"}
 	if err := cl.networkInPlace(ctx); err != nil {
 		netStatus.Healthy, netStatus.Detail = false, err.Error()
 	}

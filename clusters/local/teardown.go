@@ -105,7 +105,7 @@ func (cl *Cluster) teardown(ctx context.Context) error {
 	// cluster name: without our work folder they are not ours to remove
 	// (the folder is created before them and removed after them).
 	if existed {
-		if err := cl.removeKubeletChains(ctx); err != nil {
+		if err := cl.removeKubeChains(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		if err := cl.teardownNetwork(ctx); err != nil {

@@ -10,8 +10,10 @@
 // the pool exhausted is counted as an "overload" error, never delayed.
 //
 // Requests go round-robin to the ready endpoints a Targets yields: a static
-// list (StaticTargets) or the ready endpoints of a Kubernetes Service as its
-// EndpointSlices publish them (ServiceTargets). Request templates
+// list (StaticTargets), the ready endpoints of a Kubernetes Service as its
+// EndpointSlices publish them (ServiceTargets), or the Service's ClusterIP
+// and port (ClusterIPTargets, spec.traffic.via: service), where kube-proxy
+// picks the pod and the per-endpoint records hold only the ClusterIP. Request templates
 // (drills.RequestTemplate) are chosen by weight with a seeded RNG, so a run is
 // reproducible; their path and body may use {{.Seq}} and {{Rand N}} (or
 // {{.Rand N}}).

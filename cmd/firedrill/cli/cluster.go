@@ -72,7 +72,7 @@ func newClusterCmd() *cobra.Command {
 		Short: "Manage the embedded local Kubernetes cluster",
 		Long: `Manage firedrill's embedded local cluster: a real single-node Kubernetes
 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
-containerd) started from binaries on this machine. Needs root, the binaries
+kube-proxy, containerd) started from binaries on this machine. Needs root, the binaries
 from hack/tools.sh and the Debian packages from hack/host-deps.sh.
 
 Exit codes: 0 ok, 1 a check failed (status: unhealthy or missing), 2 the

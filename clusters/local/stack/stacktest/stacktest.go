@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -41,6 +42,7 @@ type Shared struct {
 
 	once   sync.Once
 	stack  *stack.Stack
+	chains []string // KUBE-* iptables chains before the stack came up
 	home   string
 	err    error
 	unlock func()
@@ -87,6 +89,7 @@ func (s *Shared) up() {
 	if s.err = waitNoOtherCluster(lctx); s.err != nil {
 		return
 	}
+	s.chains = kubeChains()
 	root, err := filepath.Abs(s.SourceDir)
 	if err != nil {
 		s.err = err
@@ -151,8 +154,10 @@ func waitNoOtherCluster(ctx context.Context) error {
 }
 
 // downAndCheckClean takes the stack down and verifies that no process it
-// had is alive (cluster components, containers, PostgreSQL, Prometheus),
-// that the bridge is gone and that the loopback ports are free again.
+// had is alive (cluster components with kube-proxy, containers,
+// PostgreSQL, Prometheus), that the bridge is gone, that the loopback ports
+// are free again and that the KUBE-* iptables chains of the kubelet and
+// kube-proxy are gone.
 func (s *Shared) downAndCheckClean() error {
 	st := s.stack
 	ps := processes{}
@@ -192,10 +197,34 @@ func (s *Shared) downAndCheckClean() error {
 			_ = l.Close()
 		}
 	}
+	if after := kubeChains(); !slices.Equal(after, s.chains) {
+		problems = append(problems, fmt.Sprintf("KUBE-* iptables chains differ: before %v, after %v", s.chains, after))
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// kubeChains lists the KUBE-* chains of the filter, nat and mangle tables
+// for IPv4 and IPv6, as "family table chain", sorted.
+func kubeChains() []string {
+	var out []string
+	for _, fam := range []string{"iptables", "ip6tables"} {
+		for _, table := range []string{"filter", "nat", "mangle"} {
+			b, err := exec.Command(fam, "-w", "5", "-t", table, "-S").Output()
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if c, ok := strings.CutPrefix(strings.TrimSpace(line), "-N "); ok && strings.HasPrefix(c, "KUBE-") {
+					out = append(out, fam+" "+table+" "+c)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // processes records the live processes of the stack so that the teardown
