@@ -25,6 +25,7 @@ type trafficFlags struct {
 	targets      []string
 	kube         *kubeFlags
 	service      string
+	via          string
 	port         string
 	rate         float64
 	duration     time.Duration
@@ -72,6 +73,7 @@ or the targets could not be reached at all (no cluster, no such kubeconfig).`,
 	f.kube.register(fl, "namespace of --service (default: the kubeconfig context's)")
 	fl.StringVar(&f.service, "service", "", "send to the ready endpoints of this Kubernetes Service")
 	fl.StringVar(&f.port, "port", "", "endpoint port of --service, by name or number (default: the first)")
+	fl.StringVar(&f.via, "via", string(drills.TrafficViaEndpoints), "with --service: endpoints (each ready pod's IP, round-robin) or service (the Service's ClusterIP, through kube-proxy, as a client in the cluster sees it)")
 	fl.Float64Var(&f.rate, "rate", drills.DefaultTrafficRate, "requests per second")
 	fl.DurationVar(&f.duration, "duration", 0, fmt.Sprintf("how long to send (required, at most %v)", maxTrafficDuration))
 	fl.DurationVar(&f.timeout, "timeout", drills.DefaultRequestTimeout, "per-request timeout, from the intended send time")
@@ -91,10 +93,15 @@ func trafficSpec(cmd *cobra.Command, f *trafficFlags) (drills.Traffic, error) {
 		return drills.Traffic{}, errors.New("traffic: give either --target or --service, not both")
 	case len(f.targets) == 0 && f.service == "":
 		return drills.Traffic{}, errors.New("traffic: give --target HOST:PORT or --service NAME")
-	case f.service == "" && (len(f.kube.changed()) > 0 || f.port != ""):
+	case f.via != string(drills.TrafficViaEndpoints) && f.via != string(drills.TrafficViaService):
+		return drills.Traffic{}, fmt.Errorf("traffic: --via %q: want %s or %s", f.via, drills.TrafficViaEndpoints, drills.TrafficViaService)
+	case f.service == "" && (len(f.kube.changed()) > 0 || f.port != "" || cmd.Flags().Changed("via")):
 		set := f.kube.changed()
 		if f.port != "" {
 			set = append(set, "--port")
+		}
+		if cmd.Flags().Changed("via") {
+			set = append(set, "--via")
 		}
 		return drills.Traffic{}, fmt.Errorf("traffic: %s: kubectl flags and --port go with --service", strings.Join(set, ", "))
 	case !cmd.Flags().Changed("duration"):
@@ -136,7 +143,8 @@ func parsePath(p string) (drills.RequestTemplate, error) {
 	return drills.RequestTemplate{Method: method, Path: path, Weight: 1}, nil
 }
 
-// trafficTargets builds static targets or watches the Service's endpoints.
+// trafficTargets builds static targets, the Service's ClusterIP (--via
+// service) or watches the Service's endpoints.
 func trafficTargets(ctx context.Context, f *trafficFlags, log *slog.Logger) (traffic.Targets, func(), error) {
 	if len(f.targets) > 0 {
 		t, err := traffic.NewStaticTargets(f.targets...)
@@ -153,6 +161,13 @@ func trafficTargets(ctx context.Context, f *trafficFlags, log *slog.Logger) (tra
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("traffic: kubernetes client: %w", err)
+	}
+	if f.via == string(drills.TrafficViaService) {
+		t, err := traffic.NewClusterIPTargets(ctx, client, ns, f.service, traffic.WithPort(f.port))
+		if err != nil {
+			return nil, nil, err
+		}
+		return t, func() {}, nil
 	}
 	t, err := traffic.NewServiceTargets(ctx, client, ns, f.service, traffic.WithPort(f.port), traffic.WithServiceLogger(log))
 	if err != nil {

@@ -108,18 +108,20 @@ func TestTrafficCommandUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no duration":        {[]string{"--target", "127.0.0.1:1"}, "--duration is required"},
-		"duration too long":  {[]string{"--target", "127.0.0.1:1", "--duration", "2h"}, "--duration must be"},
-		"no target":          {[]string{"--duration", "1s"}, "give --target"},
-		"both":               {[]string{"--target", "127.0.0.1:1", "--service", "pay", "--duration", "1s"}, "not both"},
-		"stray namespace":    {[]string{"--target", "127.0.0.1:1", "-n", "shop", "--duration", "1s"}, "go with --service"},
-		"bad target":         {[]string{"--target", "localhost", "--duration", "1s"}, "host:port"},
-		"bad path":           {[]string{"--target", "127.0.0.1:1", "--duration", "1s", "--path", "GET:ok"}, "METHOD:/path"},
-		"bad method":         {[]string{"--target", "127.0.0.1:1", "--duration", "1s", "--path", "TRACE:/"}, "unsupported method"},
-		"bad rate":           {[]string{"--target", "127.0.0.1:1", "--duration", "1s", "--rate", "0"}, "--rate"},
-		"bad max rate":       {[]string{"--target", "127.0.0.1:1", "--duration", "1s", "--max-error-rate", "2"}, "--max-error-rate"},
-		"unknown flag":       {[]string{"--nope"}, "unknown flag"},
-		"missing kubeconfig": {[]string{"--service", "pay", "--kubeconfig", "/nonexistent/kubeconfig", "--duration", "1s"}, "kubeconfig"},
+		"no duration":         {[]string{"--target", "127.0.0.1:1"}, "--duration is required"},
+		"duration too long":   {[]string{"--target", "127.0.0.1:1", "--duration", "2h"}, "--duration must be"},
+		"no target":           {[]string{"--duration", "1s"}, "give --target"},
+		"both":                {[]string{"--target", "127.0.0.1:1", "--service", "pay", "--duration", "1s"}, "not both"},
+		"stray namespace":     {[]string{"--target", "127.0.0.1:1", "-n", "shop", "--duration", "1s"}, "go with --service"},
+		"bad target":          {[]string{"--target", "localhost", "--duration", "1s"}, "host:port"},
+		"bad path":            {[]string{"--target", "127.0.0.1:1", "--duration", "1s", "--path", "GET:ok"}, "METHOD:/path"},
+		"bad method":          {[]string{"--target", "127.0.0.1:1", "--duration", "1s", "--path", "TRACE:/"}, "unsupported method"},
+		"bad rate":            {[]string{"--target", "127.0.0.1:1", "--duration", "1s", "--rate", "0"}, "--rate"},
+		"bad max rate":        {[]string{"--target", "127.0.0.1:1", "--duration", "1s", "--max-error-rate", "2"}, "--max-error-rate"},
+		"unknown flag":        {[]string{"--nope"}, "unknown flag"},
+		"bad via":             {[]string{"--service", "pay", "--via", "ingress", "--duration", "1s"}, `--via "ingress": want endpoints or service`},
+		"via without service": {[]string{"--target", "127.0.0.1:1", "--via", "service", "--duration", "1s"}, "--via: kubectl flags and --port go with --service"},
+		"missing kubeconfig":  {[]string{"--service", "pay", "--kubeconfig", "/nonexistent/kubeconfig", "--duration", "1s"}, "kubeconfig"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, _, errOut := runTrafficCmd(t, tc.args...)
