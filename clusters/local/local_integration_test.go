@@ -167,6 +167,9 @@ func TestMain(m *testing.M) {
 		}
 		_ = os.RemoveAll(shared.cluster.cfg.home)
 	}
+	if webapp.dir != "" {
+		_ = os.RemoveAll(webapp.dir)
+	}
 	os.Exit(code)
 }
 

@@ -26,35 +26,51 @@ import (
 	"github.com/firedrill/firedrill/clusters/images"
 )
 
-var webappOnce struct {
-	sync.Once
-	err error
+// webapp holds the test workload image: built once per test binary, loaded
+// into every cluster that asks for it (the shared cluster is recreated
+// after the lifecycle tests release it, and the new one starts empty).
+var webapp struct {
+	build   sync.Once
+	dir     string // holds the tarball; removed by TestMain
+	tarball string
+	err     error
+
+	mu     sync.Mutex
+	loaded map[*Cluster]bool
 }
 
-// loadWebapp builds the test workload image (tags v1 and v2) and loads it
-// into cl once per test binary.
+// loadWebapp builds the test workload image (tags v1 and v2) once per test
+// binary and loads it into cl once per cluster.
 func loadWebapp(t *testing.T, cl *Cluster) {
 	t.Helper()
-	webappOnce.Do(func() {
+	webapp.build.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		dir, err := os.MkdirTemp("", "firedrill-webapp-")
 		if err != nil {
-			webappOnce.err = err
+			webapp.err = err
 			return
 		}
-		defer os.RemoveAll(dir)
-		tarball := filepath.Join(dir, "webapp.tar")
-		if _, err := images.Build(ctx, "./clusters/local/testdata/webapp", []images.Tag{
+		webapp.dir = dir
+		webapp.tarball = filepath.Join(dir, "webapp.tar")
+		_, webapp.err = images.Build(ctx, "./clusters/local/testdata/webapp", []images.Tag{
 			{Ref: webappImage + ":v1", Env: []string{"VERSION=v1"}},
 			{Ref: webappImage + ":v2", Env: []string{"VERSION=v2"}},
-		}, tarball, images.WithDir(moduleRoot())); err != nil {
-			webappOnce.err = err
-			return
-		}
-		webappOnce.err = cl.LoadImage(ctx, tarball)
+		}, webapp.tarball, images.WithDir(moduleRoot()))
 	})
-	require.NoError(t, webappOnce.err, "building and loading the webapp image")
+	require.NoError(t, webapp.err, "building the webapp image")
+	webapp.mu.Lock()
+	defer webapp.mu.Unlock()
+	if webapp.loaded[cl] {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	require.NoError(t, cl.LoadImage(ctx, webapp.tarball), "loading the webapp image")
+	if webapp.loaded == nil {
+		webapp.loaded = map[*Cluster]bool{}
+	}
+	webapp.loaded[cl] = true
 }
 
 // TestPodNetwork checks the network contract: the host reaches a pod at its
