@@ -36,6 +36,9 @@ if [[ $(id -u) -eq 0 ]]; then
 	echo "==> rollback engine on the local cluster: bad image x${BENCH_RUNS:-20} (+${BENCH_FAST_RUNS:-0} under the fast guard), healthy soak ${BENCH_SOAK:-10m}, other drills x${BENCH_SCENARIO_RUNS:-2}, Argo Rollouts (${BENCH_ARGO:-all}) side by side"
 	FIREDRILL_BENCH=1 BENCH_FAST_RUNS=${BENCH_FAST_RUNS:-0} FIREDRILL_REQUIRE_INTEGRATION=1 \
 		go test -count=1 -timeout 45m -parallel 4 -run '^TestBenchSuite$' -v ./bench | tee _out/bench/scenarios.txt
+	echo "==> every shipped drill against a Prometheus that scrapes every 15 s"
+	FIREDRILL_SCRAPE_DRILLS=all FIREDRILL_REQUIRE_INTEGRATION=1 \
+		go test -count=1 -timeout 30m -run '^TestRunAtStandardScrape$' -v ./runner | tee _out/bench/scrape15.txt
 	echo "==> rollback results"
 	cat _out/bench/results.md
 else

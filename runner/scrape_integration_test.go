@@ -61,14 +61,16 @@ func standardScrape(t *testing.T, st *stack.Stack) string {
 	return srv.URL()
 }
 
-// scrapeDrills are the shipped drills make test runs at a 15 s scrape;
-// FIREDRILL_SCRAPE_DRILLS=all runs every one (make bench does).
+// scrapeDrills are the shipped drills make test runs at a 15 s scrape: one
+// caught by a Kubernetes signal, one only Prometheus can see (the error
+// ratio, through the widened windows). FIREDRILL_SCRAPE_DRILLS=all runs
+// every one (make bench does).
 func scrapeDrills() []string {
 	if os.Getenv("FIREDRILL_SCRAPE_DRILLS") == "all" {
 		return []string{"bad-image.yaml", "bad-config.yaml", "pod-kill.yaml", "network-partition-weekly.yaml",
 			"data-corruption.yaml", "corrupt-release.yaml"}
 	}
-	return []string{"bad-image.yaml", "corrupt-release.yaml", "pod-kill.yaml"}
+	return []string{"bad-image.yaml", "corrupt-release.yaml"}
 }
 
 // TestRunAtStandardScrape points the shipped drills, unchanged but for
