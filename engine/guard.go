@@ -108,8 +108,9 @@ type Option func(*Guard)
 // state and the strategies.
 func WithKubernetes(c kubernetes.Interface) Option { return func(g *Guard) { g.client = c } }
 
-// WithDynamic sets the client for custom resources: the revert of an Argo
-// Rollouts Rollout target needs it.
+// WithDynamic sets the client for custom resources: an Argo Rollouts
+// Rollout target needs it for its watch (the Kubernetes signals, the
+// statistical test, the workload state) and its revert.
 func WithDynamic(d dynamic.Interface) Option { return func(g *Guard) { g.dyn = d } }
 
 // WithPrometheus sets the Prometheus API the rules and the sequential test
@@ -153,7 +154,8 @@ func WithStrategies(s ...Strategy) Option { return func(g *Guard) { g.strategies
 
 // NewGuard builds the guard of target from its policy. The policy's rules
 // and statistical test need WithPrometheus; its Kubernetes signals,
-// statistical test and strategies need WithKubernetes.
+// statistical test and strategies need WithKubernetes, and for a Rollout
+// target also WithDynamic (the Rollout is read through it).
 func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard, error) {
 	g := &Guard{policy: policy, target: target}
 	for _, o := range opts {
@@ -166,8 +168,6 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 	switch {
 	case target.Kind != "" && target.Kind != drills.TargetDeployment && !rollout:
 		return nil, fmt.Errorf("guard: target kind %s is not supported (Deployment or Rollout)", target.Kind)
-	case rollout && (policy.Kubernetes != nil || policy.Statistical != nil):
-		return nil, fmt.Errorf("guard: the Kubernetes signals and the statistical test read a Deployment's ReplicaSets; guard a Rollout with rules")
 	case rollout:
 		for _, s := range policy.Strategies {
 			if !s.Name.ActsOnRollout() {
@@ -189,9 +189,14 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 			return nil, fmt.Errorf("guard: rules and the statistical test need Prometheus")
 		}
 	}
-	if g.client != nil && !rollout {
+	switch {
+	case g.client != nil && !rollout:
 		g.watch = NewWatch(g.client, target.Namespace, target.Name)
-	} else if policy.Kubernetes != nil || policy.Statistical != nil {
+	case g.client != nil && g.dyn != nil:
+		g.watch = NewRolloutWatch(g.client, g.dyn, target.Namespace, target.Name)
+	case rollout && g.client != nil && (policy.Kubernetes != nil || policy.Statistical != nil):
+		return nil, fmt.Errorf("guard: Kubernetes signals and the statistical test of a Rollout need a dynamic Kubernetes client (WithDynamic)")
+	case policy.Kubernetes != nil || policy.Statistical != nil:
 		return nil, fmt.Errorf("guard: Kubernetes signals and the statistical test need a Kubernetes client")
 	}
 	if len(policy.Rules) > 0 {
@@ -271,8 +276,7 @@ func (g *Guard) run(ctx context.Context) error {
 			cancel()
 			g.watch.Shutdown()
 		}()
-		w := NewWatch(g.client, g.target.Namespace, g.target.Name)
-		*g.watch = *w // a fresh factory for every term
+		*g.watch = *g.watch.renew() // fresh factories for every term
 		if err := g.watch.Start(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -467,14 +467,15 @@ func TestNewGuardErrors(t *testing.T) {
 	rollout := guardTarget
 	rollout.Kind = drills.TargetRollout
 	_, err = NewGuard(kubePolicy(), rollout, WithKubernetes(fake.NewClientset()))
-	require.ErrorContains(t, err, "guard a Rollout with rules")
+	require.ErrorContains(t, err, "need a dynamic Kubernetes client")
 	shrinks := rulePolicy()
 	shrinks.Strategies = append(shrinks.Strategies, drills.Strategy{Name: drills.StrategyShrink})
 	_, err = NewGuard(shrinks, rollout, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)))
 	require.ErrorContains(t, err, "strategy shrink does not act on a Rollout yet")
 	g, err := NewGuard(rulePolicy(), rollout, WithKubernetes(fake.NewClientset()), WithPrometheus(newFakeProm(t, nil).api(t)), WithDynamic(dynfake.NewSimpleDynamicClient(runtime.NewScheme())))
 	require.NoError(t, err, "revert and human act on a Rollout")
-	require.Nil(t, g.watch, "a Rollout has no Deployment to watch")
+	require.NotNil(t, g.watch, "the Rollout is watched through the dynamic client")
+	require.Equal(t, drills.TargetRollout, g.watch.kind)
 	require.NotNil(t, g.strategies[0].(*Revert).dyn)
 	require.NotNil(t, g.strategies[1].(*Human).dyn)
 	other := guardTarget

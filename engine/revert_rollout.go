@@ -132,15 +132,9 @@ func (r *Revert) revertRollout(ctx context.Context, t Target) (Outcome, error) {
 
 // rolloutReplicaSets are the ReplicaSets the Rollout controls.
 func (r *Revert) rolloutReplicaSets(ctx context.Context, ro *unstructured.Unstructured) ([]*appsv1.ReplicaSet, error) {
-	sel := &metav1.LabelSelector{}
-	if raw, found, _ := unstructured.NestedMap(ro.Object, "spec", "selector"); found {
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, sel); err != nil {
-			return nil, fmt.Errorf("spec.selector: %w", err)
-		}
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
+	s, err := rolloutSelector(ro)
 	if err != nil {
-		return nil, fmt.Errorf("spec.selector: %w", err)
+		return nil, err
 	}
 	list, err := r.client.AppsV1().ReplicaSets(ro.GetNamespace()).List(ctx, metav1.ListOptions{LabelSelector: s.String()})
 	if err != nil {

@@ -5,9 +5,7 @@ import (
 	"sort"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 
 	"github.com/firedrill/firedrill/drills"
 )
@@ -20,11 +18,13 @@ const (
 	SignalLowReady       = "ReadyRatioBelowMinimum"
 )
 
-// KubeSignal turns the watched Deployment into evidence: its progress
-// deadline exceeded, pods of the newest ReplicaSet in CrashLoopBackOff,
-// ImagePullBackOff or ErrImagePull, and ready/desired replicas below
-// minReadyRatio. Each must persist for the signals' `for` window before it
-// fires. A Deployment missing from the cache puts the signal on hold.
+// KubeSignal turns the watched target (a Deployment or an Argo Rollout)
+// into evidence: its progress deadline exceeded, pods of the newest
+// ReplicaSet (a Rollout's canary during a canary step) in
+// CrashLoopBackOff, ImagePullBackOff or ErrImagePull, and ready/desired
+// replicas below minReadyRatio. Each must persist for the signals' `for`
+// window before it fires. A target missing from the cache puts the signal
+// on hold.
 type KubeSignal struct {
 	watch *Watch
 	cfg   drills.KubernetesSignals
@@ -51,7 +51,7 @@ func (s *KubeSignal) Observe(_ context.Context, now time.Time) Observation {
 	}
 	active := map[string]bool{}
 	if s.cfg.RolloutStalled {
-		if c := deploymentutil.GetDeploymentCondition(snap.Deployment.Status, appsv1.DeploymentProgressing); c != nil && c.Reason == deploymentutil.TimedOutReason {
+		if snap.Stalled {
 			active[SignalRolloutStalled] = true
 		}
 	}
@@ -65,8 +65,8 @@ func (s *KubeSignal) Observe(_ context.Context, now time.Time) Observation {
 			}
 		}
 	}
-	if s.cfg.MinReadyRatio != nil && snap.Deployment.Spec.Replicas != nil && *snap.Deployment.Spec.Replicas > 0 {
-		ratio := float64(snap.Deployment.Status.ReadyReplicas) / float64(*snap.Deployment.Spec.Replicas)
+	if s.cfg.MinReadyRatio != nil && snap.Replicas > 0 {
+		ratio := float64(snap.ReadyReplicas) / float64(snap.Replicas)
 		if ratio < *s.cfg.MinReadyRatio {
 			active[SignalLowReady] = true
 		}
@@ -137,9 +137,7 @@ func (w *workloadTracker) observe(snap *Snapshot) WorkloadState {
 	if snap == nil {
 		return WorkloadState{}
 	}
-	ws := WorkloadState{Revision: snap.Revision, RevisionAtStart: snap.Revision, ReadyNow: snap.Deployment.Status.ReadyReplicas}
-	_, done, err := RolloutStatus(snap.Deployment)
-	ws.RolloutInProgress = !done && err == nil
+	ws := WorkloadState{Revision: snap.Revision, RevisionAtStart: snap.Revision, ReadyNow: snap.ReadyReplicas, RolloutInProgress: snap.InProgress}
 	if w.started {
 		ws.RevisionAtStart = w.startRev
 		// Container restarts since the start, and each pod that

@@ -7,15 +7,15 @@ import (
 	"text/template"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-
 	"github.com/firedrill/firedrill/drills"
 )
 
 // SequentialSignal runs the guard's sequential test (SPRT or CUSUM) on the
-// newest revision, identified by its pod_template_hash. When a new
-// revision appears it builds a new test whose baseline is the previous
-// revision's observed error rate (ErrorsExpr/TotalExpr of the previous
+// newest revision, identified by its pod template hash (a Deployment's
+// pod-template-hash, a Rollout's rollouts-pod-template-hash: the canary's
+// during a canary step). When a new revision appears it builds a new test
+// whose baseline is the previous revision's (a Rollout's stable one)
+// observed error rate (ErrorsExpr/TotalExpr of the previous
 // hash), or the configured baseline when that revision served nothing or
 // was itself degraded (at or above DetectErrorRate, e.g. after a revert).
 // Each evaluation feeds the test the request and error counts that the
@@ -70,20 +70,18 @@ func (s *SequentialSignal) Observe(ctx context.Context, now time.Time) Observati
 	if snap.New == nil {
 		return Observation{Hold: []string{"sequential: no replica set for the current template yet"}}
 	}
-	hash := snap.New.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	hash := snap.NewHash
 	if hash == "" {
-		return Observation{Hold: []string{fmt.Sprintf("sequential: replica set %s has no %s label", snap.New.Name, appsv1.DefaultDeploymentUniqueLabelKey)}}
+		return Observation{Hold: []string{fmt.Sprintf("sequential: replica set %s has no %s label", snap.New.Name, snap.HashLabel)}}
 	}
 	if hash != s.revision || s.test == nil {
 		baseline := 0.0
-		if snap.Previous != nil {
-			if ph := snap.Previous.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; ph != "" {
-				// A previous revision that was itself degraded (e.g. the
-				// bad release a revert just left) is no baseline: use
-				// the configured one.
-				if total, errs, err := s.counts(ctx, ph); err == nil && total > 0 && errs/total < *s.cfg.DetectErrorRate {
-					baseline = errs / total
-				}
+		if ph := snap.PreviousHash; ph != "" {
+			// A previous revision that was itself degraded (e.g. the
+			// bad release a revert just left) is no baseline: use
+			// the configured one.
+			if total, errs, err := s.counts(ctx, ph); err == nil && total > 0 && errs/total < *s.cfg.DetectErrorRate {
+				baseline = errs / total
 			}
 		}
 		test, err := NewSequentialTest(&s.cfg, baseline)

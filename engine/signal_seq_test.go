@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -72,9 +71,7 @@ func TestSequentialSignalHoldsWithoutData(t *testing.T) {
 func TestWorkloadTrackerRestartsUnderUnchangedRevision(t *testing.T) {
 	start := time.Now()
 	pod := waitingPod("payment-hv3-a", "hv3", "")
-	dep := testDeployment("v3", 3)
-	dep.Status = appsDoneStatus(4)
-	snap := &Snapshot{Deployment: dep, Revision: 3, Pods: []*corev1.Pod{pod}}
+	snap := &Snapshot{Revision: 3, Replicas: 4, ReadyReplicas: 2, Pods: []*corev1.Pod{pod}}
 	var w workloadTracker
 	w.observe(snap)
 	w.begin(start, snap)
@@ -84,9 +81,7 @@ func TestWorkloadTrackerRestartsUnderUnchangedRevision(t *testing.T) {
 	fresh := waitingPod("payment-hv3-b", "hv3", "")
 	fresh.CreationTimestamp = metav1.NewTime(start.Add(time.Second)) // a replacement
 	fresh.Status.ContainerStatuses[0].RestartCount = 0
-	dep2 := dep.DeepCopy()
-	dep2.Status.ReadyReplicas = 4
-	ws := w.observe(&Snapshot{Deployment: dep2, Revision: 3, Pods: []*corev1.Pod{pod2, fresh}})
+	ws := w.observe(&Snapshot{Revision: 3, Replicas: 4, ReadyReplicas: 4, Pods: []*corev1.Pod{pod2, fresh}})
 	require.Equal(t, 3, ws.Restarts)
 	require.False(t, ws.RolloutInProgress)
 	require.Equal(t, int64(3), ws.RevisionAtStart)
@@ -94,10 +89,4 @@ func TestWorkloadTrackerRestartsUnderUnchangedRevision(t *testing.T) {
 	require.Equal(t, int32(4), ws.ReadyNow)
 	r, why := ws.RecoveryPotential()
 	require.Equal(t, 2.5, r, why)
-}
-
-// appsDoneStatus is the status of a completed rollout of n replicas with
-// half of them ready.
-func appsDoneStatus(n int32) appsv1.DeploymentStatus {
-	return appsv1.DeploymentStatus{Replicas: n, UpdatedReplicas: n, AvailableReplicas: n, ReadyReplicas: n / 2}
 }
