@@ -70,7 +70,7 @@ func (d *Drill) Default() {
 	if s.Guard == nil {
 		s.Guard = &Guard{}
 	}
-	defaultGuard(s.Guard, s.Target.Kind)
+	defaultGuard(s.Guard)
 	names := map[FaultType]int{}
 	for _, f := range s.Faults {
 		names[f.Type]++
@@ -121,7 +121,7 @@ func defaultTraffic(t *Traffic) {
 	}
 }
 
-func defaultGuard(g *Guard, kind TargetKind) {
+func defaultGuard(g *Guard) {
 	if g.Enabled == nil {
 		g.Enabled = ptr(true)
 	}
@@ -140,9 +140,10 @@ func defaultGuard(g *Guard, kind TargetKind) {
 	}
 	// A guard with no detector at all watches the workload's own signals
 	// and runs the statistical test, so that no drill is unguarded by
-	// accident. Both read a Deployment's ReplicaSets: a Rollout's guard
-	// is left to the generated rules.
-	if len(g.Rules) == 0 && g.Kubernetes == nil && g.Statistical == nil && kind != TargetRollout {
+	// accident, a Deployment's or an Argo Rollout's alike (for a Rollout
+	// the test's new revision is its canary, tested against its stable
+	// revision).
+	if len(g.Rules) == 0 && g.Kubernetes == nil && g.Statistical == nil {
 		g.Kubernetes = &KubernetesSignals{RolloutStalled: true, CrashLoop: true, ImagePull: true}
 		g.Statistical = &Statistical{}
 	}

@@ -125,8 +125,8 @@ type Rule struct {
 
 // KubernetesSignals are workload signals read by watch.
 type KubernetesSignals struct {
-	// RolloutStalled fires when the Deployment's progress deadline is
-	// exceeded.
+	// RolloutStalled fires when the Deployment's (or Rollout's) progress
+	// deadline is exceeded.
 	RolloutStalled bool `json:"rolloutStalled,omitempty" yaml:"rolloutStalled,omitempty"`
 	// CrashLoop fires when a pod of the new revision is in CrashLoopBackOff.
 	CrashLoop bool `json:"crashLoop,omitempty" yaml:"crashLoop,omitempty"`

@@ -355,9 +355,11 @@ func BenchmarkLoadExample(b *testing.B) {
 	}
 }
 
-// TestRolloutGuardRefusesDeploymentSignals checks that what reads a
-// Deployment's ReplicaSets is refused for a Rollout target, at its line.
-func TestRolloutGuardRefusesDeploymentSignals(t *testing.T) {
+// TestRolloutGuardRefusesDeploymentStrategies checks that a strategy that
+// acts on a Deployment's ReplicaSets is refused for a Rollout target, at
+// its line, and that the Kubernetes signals and the statistical test are
+// accepted.
+func TestRolloutGuardRefusesDeploymentStrategies(t *testing.T) {
 	src := `apiVersion: firedrill.dev/v1alpha1
 kind: Drill
 metadata:
@@ -384,10 +386,18 @@ spec:
 `
 	_, err := Load("rollout.yaml", []byte(src))
 	require.Equal(t, map[string]int{
-		"spec.guard.kubernetes":         11,
-		"spec.guard.statistical":        13,
 		"spec.guard.strategies[0].name": 16,
 	}, errorLines(t, err))
+
+	// Without it, the Rollout's Kubernetes signals and statistical test load.
+	ds, err := Load("rollout.yaml", []byte(strings.Replace(src, `      - name: traffic-switch
+        trafficSwitch:
+          stableSelector: {track: stable}
+`, "      - name: revert\n", 1)))
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.True(t, ds[0].Spec.Guard.Kubernetes.CrashLoop)
+	require.Equal(t, MethodSPRT, ds[0].Spec.Guard.Statistical.Method)
 
 	// The same guard on a Deployment is fine.
 	_, err = Load("deployment.yaml", []byte(strings.Replace(src, "    kind: Rollout\n", "", 1)))

@@ -6,12 +6,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestDefaultRolloutGuard: a Rollout target's guard left without detectors
-// is not given the Kubernetes signals and the statistical test (both read
-// a Deployment's ReplicaSets, and Validate refuses them on a Rollout): the
-// rules generated from its metrics guard it. A Deployment's still gets both.
+// TestDefaultRolloutGuard: a guard left without detectors gets the
+// Kubernetes signals and the statistical test besides the generated rules,
+// a Rollout target's as a Deployment's.
 func TestDefaultRolloutGuard(t *testing.T) {
-	for kind, want := range map[TargetKind]bool{TargetRollout: false, TargetDeployment: true} {
+	for kind, want := range map[TargetKind]bool{TargetRollout: true, TargetDeployment: true} {
 		d := &Drill{APIVersion: APIVersion, Kind: KindDrill, Metadata: Metadata{Name: "d"},
 			Spec: Spec{
 				Target:     Target{Kind: kind, Namespace: "shop", Name: "web", Container: "web"},

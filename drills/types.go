@@ -90,8 +90,9 @@ const (
 // Target is the workload under test and the Service that fronts it.
 type Target struct {
 	// Kind is Deployment (default) or Rollout (Argo Rollouts, canary or
-	// blue-green: guarded by rules; `firedrill run` drives its bad-image
-	// and bad-config faults).
+	// blue-green: guarded by rules, the Kubernetes signals and the
+	// statistical test like a Deployment; `firedrill run` drives its
+	// bad-image and bad-config faults).
 	Kind TargetKind `json:"kind,omitempty" yaml:"kind,omitempty" jsonschema:"enum=Deployment,enum=Rollout"`
 	// Namespace of the workload.
 	Namespace string `json:"namespace" yaml:"namespace" jsonschema:"minLength=1"`

@@ -234,16 +234,12 @@ func validateGuard(e *errs, g *Guard) {
 	}
 }
 
-// validateRolloutGuard refuses, for an Argo Rollouts target, what reads a
-// Deployment's ReplicaSets (the engine refuses them too).
+// validateRolloutGuard refuses, for an Argo Rollouts target, the
+// strategies that act on a Deployment's ReplicaSets (traffic-switch and
+// shrink; the engine refuses them too). The rules, the Kubernetes signals
+// and the statistical test read a Rollout as they read a Deployment (the
+// statistical test tests the canary's revision against the stable one).
 func validateRolloutGuard(e *errs, g *Guard) {
-	const why = "reads a Deployment's ReplicaSets; a Rollout target is guarded by rules"
-	if g.Kubernetes != nil {
-		e.add("spec.guard.kubernetes", "the Kubernetes signals are not supported for a Rollout target: it %s", why)
-	}
-	if g.Statistical != nil {
-		e.add("spec.guard.statistical", "the statistical test is not supported for a Rollout target: it %s", why)
-	}
 	for i, s := range g.Strategies {
 		if s.Name != "" && !s.Name.ActsOnRollout() {
 			e.add(fmt.Sprintf("spec.guard.strategies[%d].name", i), "strategy %s does not act on a Rollout target: use revert (abort and undo), restore or human", s.Name)
