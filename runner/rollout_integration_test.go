@@ -108,11 +108,13 @@ func rolloutStatus(o *unstructured.Unstructured, field string) string {
 }
 
 // rolloutDrill is the shipped bad-image drill aimed at the canary Rollout:
-// the same traffic, fault, SLOs and ledger checks; a guard of rules only
-// (the Kubernetes signals and the SPRT read a Deployment's ReplicaSets).
-// A canary step sends a fifth of the traffic to one payment:v2-buggy pod,
-// so the Rollout-wide 5xx ratio stays near 2 %, under the generated
-// HighErrorRate's 5 %: the rule that sees a canary is the worst pod's.
+// the same traffic, fault, SLOs, ledger checks and guard (the generated
+// rules, the Kubernetes signals and the SPRT), with no rule of its own. A
+// canary step sends a fifth of the traffic to one payment:v2-buggy pod, so
+// the Rollout-wide 5xx ratio stays near 2 %, under the generated
+// HighErrorRate's 5 %: what sees the canary is the sequential test, which
+// tests the canary's revision (its rollouts-pod-template-hash) against the
+// stable one.
 func rolloutDrill(t *testing.T) *drills.Drill {
 	t.Helper()
 	d := loadExample(t, "bad-image.yaml")
@@ -121,14 +123,8 @@ func rolloutDrill(t *testing.T) *drills.Drill {
 	d.Spec.Target = drills.Target{Kind: drills.TargetRollout, Namespace: stack.Namespace, Name: argoRollout,
 		Service: argoRollout, Port: 8080, Container: "payment"}
 	g := d.Spec.Guard
-	g.Kubernetes, g.Statistical = nil, nil
-	g.Rules = []drills.Rule{{
-		Name:      "WorstPodErrorRate",
-		Expr:      `max(sum by (pod) (rate(http_requests_total{ {{.Scope}}, code=~"5.."}[15s])) / sum by (pod) (rate(http_requests_total{ {{.Scope}} }[15s])))`,
-		Threshold: 0.05,
-		For:       drills.D(2 * time.Second),
-		Severity:  drills.SeverityEmergency,
-	}}
+	require.NotNil(t, g.Statistical, "the shipped drill runs the sequential test")
+	require.Empty(t, g.Rules, "the generated rules only")
 	g.Strategies = []drills.Strategy{{Name: drills.StrategyRevert}, {Name: drills.StrategyHuman}}
 	d.Spec.Expect.MTTD = drills.D(30 * time.Second)
 	d.Spec.Expect.MTTR = drills.D(2 * time.Minute)
@@ -138,7 +134,8 @@ func rolloutDrill(t *testing.T) *drills.Drill {
 // TestRunRolloutBadImageDrill runs a bad-image drill against the canary
 // Rollout under the real Argo Rollouts controller: the fault pushes
 // payment:v2-buggy into the Rollout's template (the canary's first step
-// runs one bad pod), the engine detects the canary pod's errors, aborts
+// runs one bad pod), the engine's sequential test detects the canary
+// revision's errors, aborts
 // and undoes the Rollout, the SLOs and the ledger hold again, every
 // expectation passes, and teardown leaves the Rollout as it was.
 func TestRunRolloutBadImageDrill(t *testing.T) {
@@ -167,6 +164,15 @@ func TestRunRolloutBadImageDrill(t *testing.T) {
 		}
 	}
 	require.True(t, aborted, "the engine's revert acted on the Rollout")
+	// The sequential test saw the canary's revision, not the stable one.
+	var sprt bool
+	for _, e := range res.Events {
+		if e.Kind == drills.EventDetection && strings.Contains(e.Message, "sprt(revision ") {
+			sprt = true
+			require.NotContains(t, e.Message, "sprt(revision "+stable+")", "the canary's hash, not the stable one")
+		}
+	}
+	require.True(t, sprt, "the sequential test detected the canary")
 	// The proof names the canary's pod of the bad ReplicaSet and what it answered.
 	proof := proofChecks(res)
 	require.Len(t, proof, 1)

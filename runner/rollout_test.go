@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/utils/ptr"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/runner"
@@ -124,4 +125,30 @@ func TestRolloutPreflightErrors(t *testing.T) {
 	require.Equal(t, drills.VerdictError, res.Verdict)
 	require.Contains(t, res.Reason, `spec.target.container: Deployment shop/web has no container "api" (its containers: "web")`)
 	require.Zero(t, f.removals(), "no fault went in")
+}
+
+// TestRolloutGuardWatchesTheRollout: the runner hands the engine its
+// dynamic client, so a Rollout's Kubernetes signals read the Rollout (no
+// HOLD on a missing Deployment) through the run.
+func TestRolloutGuardWatchesTheRollout(t *testing.T) {
+	cs := fakeTarget(t)
+	f := &stubFault{effective: true}
+	d := rolloutStub(t)
+	d.Spec.Guard = &drills.Guard{DefaultRules: ptr.To(false), MaxHold: ptr.To(0.0),
+		Kubernetes: &drills.KubernetesSignals{CrashLoop: true, ImagePull: true},
+		Strategies: []drills.Strategy{{Name: drills.StrategyHuman}}}
+	res, err := runner.New(cs, runner.WithDynamic(fakeRollout()), runner.WithBackends(stubRunnerBackends(cs, f)),
+		runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second)).Run(context.Background(), d)
+	require.NoError(t, err)
+	var kube *drills.SignalCoverage
+	for i := range res.GuardCoverage {
+		if res.GuardCoverage[i].Unit == "kubernetes" {
+			kube = &res.GuardCoverage[i]
+		}
+	}
+	require.NotNil(t, kube, "the Kubernetes signals guarded the Rollout: %+v", res.GuardCoverage)
+	fault := kube.Phase(drills.CoverageFault)
+	require.Positive(t, fault.Evaluations)
+	require.Zero(t, fault.Held, "%+v", fault.HoldReasons)
+	require.Equal(t, drills.VerdictPassed, res.Verdict, res.Reason)
 }

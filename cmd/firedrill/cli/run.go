@@ -244,7 +244,7 @@ func (f *runFlags) runnerOptions(ctx context.Context, cmd *cobra.Command, cfg *r
 	}
 	if cfg != nil {
 		// An Argo Rollouts Rollout target: its preflight, faults,
-		// teardown and the engine's revert.
+		// teardown, and the engine's watch (its signals) and revert.
 		dyn, err := dynamic.NewForConfig(cfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("kubernetes dynamic client: %w", err)
