@@ -17,10 +17,13 @@
 // The loop: Guard (guard.go) runs every Interval over its Signals
 // (signal.go): RuleSignal evaluates the PromQL rules through RuleTrackers
 // (HOLD on no data, stale samples, query errors and low traffic),
-// KubeSignal reads the Deployment, its ReplicaSets and pods from informers
-// (Watch, watch.go) for a stalled rollout, crash loops and image pulls on
-// the newest ReplicaSet and too few ready replicas, and SequentialSignal
-// tests the newest revision (pod_template_hash) against the previous one.
+// KubeSignal reads the target (a Deployment, or an Argo Rollout through
+// the dynamic client), its ReplicaSets and pods from informers (Watch,
+// watch.go and watch_rollout.go, as one Snapshot) for a stalled rollout,
+// crash loops and image pulls on the newest ReplicaSet (a Rollout's
+// canary) and too few ready replicas, and SequentialSignal tests the
+// newest revision (its pod template hash) against the previous one (a
+// Rollout's stable one).
 // The Guard decides, escalates, acts, audits (from/to = container images
 // of the bad and the restored ReplicaSet), verifies the recovery over the
 // VerifyWindow, emits Events for MTTD/MTTR and updates Metrics. After
