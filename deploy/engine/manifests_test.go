@@ -58,7 +58,7 @@ func TestEngineManifests(t *testing.T) {
 		"pods":            {"get", "list", "watch", "patch"},
 		"services":        {"get", "patch"},
 		"events":          {"get", "create", "create"},
-		"rollouts":        {"get", "patch"},
+		"rollouts":        {"get", "list", "watch", "patch"},
 		"rollouts/status": {"get", "patch"},
 		"leases":          {"get", "create", "update"},
 	}
