@@ -213,7 +213,13 @@ func createLocal(ctx context.Context, cfg *envconf.Config, c config, withStack b
 	}
 	c.log.Info("machine lock taken", "waited", time.Since(waited).Round(time.Millisecond))
 	// A cluster whose test binary lost the lock may still be going away.
-	if err = waitNoOtherCluster(lctx); err != nil {
+	// Its PostgreSQL and Prometheus too: an orphaned PostgreSQL stops on
+	// its own within a minute of its folder going.
+	ports := []string{"127.0.0.1:2379"}
+	if withStack {
+		ports = append(ports, prometheus.DefaultListen, fmt.Sprintf("127.0.0.1:%d", postgres.DefaultPort))
+	}
+	if err = waitNoOtherCluster(lctx, ports); err != nil {
 		return ctx, err
 	}
 	home := c.home
@@ -322,16 +328,21 @@ func (st *localState) destroy(ctx context.Context) error {
 
 // waitNoOtherCluster waits until no local cluster runs on the machine:
 // its bridge is gone and etcd's port is free.
-func waitNoOtherCluster(ctx context.Context) error {
+func waitNoOtherCluster(ctx context.Context, ports []string) error {
 	var why string
 	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
 		why = ""
 		if _, err := net.InterfaceByName(local.DefaultBridge); err == nil {
 			why = "bridge " + local.DefaultBridge + " exists"
-		} else if err := portFree("127.0.0.1:2379"); err != nil {
-			why = err.Error()
+			return false, nil
 		}
-		return why == "", nil
+		for _, addr := range ports {
+			if err := portFree(addr); err != nil {
+				why = err.Error()
+				return false, nil
+			}
+		}
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("drilltest: another local cluster runs although this binary holds %s (%s): %w", local.MachineLockPath, why, err)

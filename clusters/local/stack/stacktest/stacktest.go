@@ -128,18 +128,22 @@ func (s *Shared) Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// waitNoOtherCluster waits until no local cluster runs on the machine:
-// the bridge is gone and etcd's port is free.
+// waitNoOtherCluster waits until no local cluster or demo stack runs on
+// the machine: the bridge is gone and the ports of etcd, Prometheus and
+// PostgreSQL are free (an orphaned PostgreSQL stops on its own within a
+// minute of its folder going).
 func waitNoOtherCluster(ctx context.Context) error {
 	busy := func() string {
 		if _, err := net.InterfaceByName(local.DefaultBridge); err == nil {
 			return "bridge " + local.DefaultBridge + " exists"
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:2379")
-		if err != nil {
-			return err.Error()
+		for _, addr := range []string{"127.0.0.1:2379", prometheus.DefaultListen, fmt.Sprintf("127.0.0.1:%d", postgres.DefaultPort)} {
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err.Error()
+			}
+			_ = l.Close()
 		}
-		_ = l.Close()
 		return ""
 	}
 	var why string
