@@ -327,7 +327,7 @@ func (st *localState) destroy(ctx context.Context) error {
 }
 
 // waitNoOtherCluster waits until no local cluster runs on the machine:
-// its bridge is gone and etcd's port is free.
+// its bridge is gone and the given ports are free.
 func waitNoOtherCluster(ctx context.Context, ports []string) error {
 	var why string
 	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
