@@ -162,6 +162,13 @@ type AuditRecord struct {
 	Score       float64    `json:"score"`
 	Strategy    string     `json:"strategy"`
 	Reason      string     `json:"reason"`
+
+	// ErrorRate, Severity, RecoveryPotential and TimeDecay are the terms
+	// of Score = ErrorRate × Severity / RecoveryPotential + TimeDecay.
+	ErrorRate         float64 `json:"errorRate"`
+	Severity          float64 `json:"severity"`
+	RecoveryPotential float64 `json:"recoveryPotential"`
+	TimeDecay         float64 `json:"timeDecay"`
 }
 
 // Coverage phase buckets: the evaluations a SignalCoverage counts are

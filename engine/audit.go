@@ -14,7 +14,8 @@ import (
 // AuditStore keeps the rollback_audit table: one row per action the engine
 // takes, with the seed's columns (rollback_id, service_name, from_version,
 // to_version, trigger_time, start_time, end_time, success) plus the
-// decision, score, strategy and reason behind it.
+// decision, score, strategy and reason behind it, and the score's terms
+// (error_rate, severity, recovery_potential, time_decay).
 type AuditStore interface {
 	// Start records an action that begins. Recording the same RollbackID
 	// twice (a retry after a crash) keeps the first row.
@@ -30,7 +31,12 @@ type AuditStore interface {
 }
 
 // auditColumns are the columns List reads, in order.
-const auditColumns = `rollback_id, service_name, from_version, to_version, trigger_time, start_time, end_time, success, decision, score, strategy, reason`
+const auditColumns = `rollback_id, service_name, from_version, to_version, trigger_time, start_time, end_time, success, decision, score, strategy, reason, error_rate, severity, recovery_potential, time_decay`
+
+// auditTermColumns are the score's terms, added after the first release
+// of rollback_audit: both stores add them to an existing table that lacks
+// them.
+var auditTermColumns = []string{"error_rate", "severity", "recovery_potential", "time_decay"}
 
 // DefaultAuditHome is the firedrill home when FIREDRILL_HOME is unset.
 const DefaultAuditHome = "/var/lib/firedrill"

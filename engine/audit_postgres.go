@@ -25,7 +25,11 @@ const postgresSchema = `CREATE TABLE IF NOT EXISTS rollback_audit (
 	decision     TEXT NOT NULL DEFAULT '',
 	score        DOUBLE PRECISION NOT NULL DEFAULT 0,
 	strategy     TEXT NOT NULL DEFAULT '',
-	reason       TEXT NOT NULL DEFAULT ''
+	reason       TEXT NOT NULL DEFAULT '',
+	error_rate   DOUBLE PRECISION NOT NULL DEFAULT 0,
+	severity     DOUBLE PRECISION NOT NULL DEFAULT 0,
+	recovery_potential DOUBLE PRECISION NOT NULL DEFAULT 0,
+	time_decay   DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS rollback_audit_trigger_time ON rollback_audit (trigger_time)`
 
@@ -44,6 +48,12 @@ func OpenPostgresAudit(ctx context.Context, dsn string) (*PostgresAudit, error) 
 		pool.Close()
 		return nil, fmt.Errorf("audit: create rollback_audit: %w", err)
 	}
+	for _, c := range auditTermColumns {
+		if _, err := pool.Exec(ctx, `ALTER TABLE rollback_audit ADD COLUMN IF NOT EXISTS `+c+` DOUBLE PRECISION NOT NULL DEFAULT 0`); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("audit: migrate rollback_audit: add column %s: %w", c, err)
+		}
+	}
 	return &PostgresAudit{pool: pool}, nil
 }
 
@@ -53,9 +63,10 @@ func (p *PostgresAudit) Start(ctx context.Context, r drills.AuditRecord) error {
 		return fmt.Errorf("audit: rollback_id is empty")
 	}
 	_, err := p.pool.Exec(ctx, `INSERT INTO rollback_audit (`+auditColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (rollback_id) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (rollback_id) DO NOTHING`,
 		r.RollbackID, r.ServiceName, r.FromVersion, r.ToVersion, r.TriggerTime, r.StartTime, r.EndTime,
-		r.Success, r.Decision, r.Score, r.Strategy, r.Reason)
+		r.Success, r.Decision, r.Score, r.Strategy, r.Reason,
+		r.ErrorRate, r.Severity, r.RecoveryPotential, r.TimeDecay)
 	if err != nil {
 		return fmt.Errorf("audit: record start of %s: %w", r.RollbackID, err)
 	}
@@ -85,7 +96,8 @@ func (p *PostgresAudit) List(ctx context.Context, since time.Time) ([]drills.Aud
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (drills.AuditRecord, error) {
 		var r drills.AuditRecord
 		err := row.Scan(&r.RollbackID, &r.ServiceName, &r.FromVersion, &r.ToVersion, &r.TriggerTime, &r.StartTime,
-			&r.EndTime, &r.Success, &r.Decision, &r.Score, &r.Strategy, &r.Reason)
+			&r.EndTime, &r.Success, &r.Decision, &r.Score, &r.Strategy, &r.Reason,
+			&r.ErrorRate, &r.Severity, &r.RecoveryPotential, &r.TimeDecay)
 		return r, err
 	})
 	if err != nil {

@@ -31,7 +31,11 @@ const sqliteSchema = `CREATE TABLE IF NOT EXISTS rollback_audit (
 	decision     TEXT NOT NULL DEFAULT '',
 	score        REAL NOT NULL DEFAULT 0,
 	strategy     TEXT NOT NULL DEFAULT '',
-	reason       TEXT NOT NULL DEFAULT ''
+	reason       TEXT NOT NULL DEFAULT '',
+	error_rate   REAL NOT NULL DEFAULT 0,
+	severity     REAL NOT NULL DEFAULT 0,
+	recovery_potential REAL NOT NULL DEFAULT 0,
+	time_decay   REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS rollback_audit_trigger_time ON rollback_audit (trigger_time);`
 
@@ -62,7 +66,42 @@ func OpenSQLiteAudit(ctx context.Context, path string) (*SQLiteAudit, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("audit: create rollback_audit in %s: %w", path, err)
 	}
+	if err := migrateSQLiteAudit(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("audit: migrate rollback_audit in %s: %w", path, err)
+	}
 	return &SQLiteAudit{db: db}, nil
+}
+
+// migrateSQLiteAudit adds the columns of auditTermColumns that a table
+// created by an earlier release lacks (SQLite has no ADD COLUMN IF NOT
+// EXISTS).
+func migrateSQLiteAudit(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('rollback_audit')`)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		have[name] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	for _, c := range auditTermColumns {
+		if have[c] {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `ALTER TABLE rollback_audit ADD COLUMN `+c+` REAL NOT NULL DEFAULT 0`); err != nil {
+			return fmt.Errorf("add column %s: %w", c, err)
+		}
+	}
+	return nil
 }
 
 // Start implements AuditStore.
@@ -75,10 +114,11 @@ func (s *SQLiteAudit) Start(ctx context.Context, r drills.AuditRecord) error {
 		end = r.EndTime.UTC().Format(sqliteTime)
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO rollback_audit (`+auditColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollback_id) DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rollback_id) DO NOTHING`,
 		r.RollbackID, r.ServiceName, r.FromVersion, r.ToVersion,
 		r.TriggerTime.UTC().Format(sqliteTime), r.StartTime.UTC().Format(sqliteTime), end,
-		r.Success, r.Decision, r.Score, r.Strategy, r.Reason)
+		r.Success, r.Decision, r.Score, r.Strategy, r.Reason,
+		r.ErrorRate, r.Severity, r.RecoveryPotential, r.TimeDecay)
 	if err != nil {
 		return fmt.Errorf("audit: record start of %s: %w", r.RollbackID, err)
 	}
@@ -116,7 +156,8 @@ func (s *SQLiteAudit) List(ctx context.Context, since time.Time) ([]drills.Audit
 			parseErr, endErr error
 		)
 		if err := rows.Scan(&r.RollbackID, &r.ServiceName, &r.FromVersion, &r.ToVersion, &trig, &start, &end,
-			&r.Success, &r.Decision, &r.Score, &r.Strategy, &r.Reason); err != nil {
+			&r.Success, &r.Decision, &r.Score, &r.Strategy, &r.Reason,
+			&r.ErrorRate, &r.Severity, &r.RecoveryPotential, &r.TimeDecay); err != nil {
 			return nil, fmt.Errorf("audit: list: %w", err)
 		}
 		r.TriggerTime, parseErr = time.Parse(sqliteTime, trig)

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,7 +24,8 @@ func auditRows(now time.Time) []drills.AuditRecord {
 			Decision: string(ActionRollback), Score: 0.95, Strategy: string(drills.StrategyRevert), Reason: "old"},
 		{RollbackID: "rb-1", ServiceName: "payment", FromVersion: "5", ToVersion: "4",
 			TriggerTime: now.Add(-2 * time.Hour), StartTime: now.Add(-2*time.Hour + 2*time.Second),
-			Decision: string(ActionRollback), Score: 1.1, Strategy: string(drills.StrategyRevert), Reason: "crash loop"},
+			Decision: string(ActionRollback), Score: 1.1, Strategy: string(drills.StrategyRevert), Reason: "crash loop",
+			ErrorRate: 1, Severity: 1, RecoveryPotential: 1, TimeDecay: 0.1},
 		// The same incident escalated: same trigger, later start (stored
 		// first so that only the order by start puts it first).
 		{RollbackID: "rb-2-2", ServiceName: "payment", FromVersion: "6", ToVersion: "5",
@@ -67,6 +70,7 @@ func exerciseAuditStore(t *testing.T, ctx context.Context, s AuditStore, now tim
 	require.Equal(t, want.Decision, got[2].Decision)
 	require.Equal(t, want.Score, got[2].Score)
 	require.Equal(t, want.Strategy, got[2].Strategy)
+	require.Equal(t, [4]float64{1, 1, 1, 0.1}, [4]float64{got[2].ErrorRate, got[2].Severity, got[2].RecoveryPotential, got[2].TimeDecay})
 
 	require.NoError(t, s.Finish(ctx, "rb-2", now, false, "not recovered"))
 	got, err = s.List(ctx, now.Add(-90*time.Minute))
@@ -95,6 +99,57 @@ func TestSQLiteAuditRoundTrip(t *testing.T) {
 	require.Len(t, got, 4)
 }
 
+// oldAuditSchema is rollback_audit as the first release created it,
+// without the score's terms.
+const oldAuditSchema = `CREATE TABLE rollback_audit (
+	rollback_id  TEXT PRIMARY KEY,
+	service_name TEXT NOT NULL,
+	from_version TEXT NOT NULL DEFAULT '',
+	to_version   TEXT NOT NULL DEFAULT '',
+	trigger_time %[1]s NOT NULL,
+	start_time   %[1]s NOT NULL,
+	end_time     %[1]s,
+	success      %[2]s NOT NULL DEFAULT %[3]s,
+	decision     TEXT NOT NULL DEFAULT '',
+	score        %[4]s NOT NULL DEFAULT 0,
+	strategy     TEXT NOT NULL DEFAULT '',
+	reason       TEXT NOT NULL DEFAULT ''
+)`
+
+func TestSQLiteAuditMigratesOldTable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, fmt.Sprintf(oldAuditSchema, "TEXT", "INTEGER", "0", "REAL"))
+	require.NoError(t, err)
+	old := "2026-01-01T10:00:00.000000000Z"
+	_, err = db.ExecContext(ctx, `INSERT INTO rollback_audit (rollback_id, service_name, trigger_time, start_time, decision, score)
+		VALUES ('rb-old', 'payment', ?, ?, 'rollback', 0.95)`, old, old)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	for range 2 { // opening twice: the second finds the columns there
+		s, err := OpenSQLiteAudit(ctx, path)
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+	}
+	s, err := OpenSQLiteAudit(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	now := time.Now()
+	require.NoError(t, s.Start(ctx, drills.AuditRecord{RollbackID: "rb-new", ServiceName: "payment", TriggerTime: now, StartTime: now,
+		Decision: string(ActionPartialRollback), Score: 0.85, ErrorRate: 1, Severity: 0.8, RecoveryPotential: 1, TimeDecay: 0.05}))
+	got, err := s.List(ctx, time.Time{})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "rb-new", got[0].RollbackID)
+	require.Equal(t, [4]float64{1, 0.8, 1, 0.05}, [4]float64{got[0].ErrorRate, got[0].Severity, got[0].RecoveryPotential, got[0].TimeDecay})
+	require.Equal(t, "rb-old", got[1].RollbackID)
+	require.Equal(t, 0.95, got[1].Score)
+	require.Zero(t, got[1].ErrorRate, "an old row has no terms")
+}
+
 func TestOpenSQLiteAuditErrors(t *testing.T) {
 	_, err := OpenSQLiteAudit(context.Background(), "")
 	require.Error(t, err)
@@ -119,6 +174,14 @@ func TestPostgresAuditIntegration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pg := pgtest.Start(t, ctx)
+
+	// A table from the first release, without the score's terms: opening
+	// adds them.
+	old, err := pgx.Connect(ctx, pg.DSN())
+	require.NoError(t, err)
+	_, err = old.Exec(ctx, fmt.Sprintf(oldAuditSchema, "TIMESTAMPTZ", "BOOLEAN", "false", "DOUBLE PRECISION"))
+	require.NoError(t, err)
+	require.NoError(t, old.Close(ctx))
 
 	st, err := OpenAudit(ctx, pg.DSN())
 	require.NoError(t, err)

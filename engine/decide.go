@@ -69,19 +69,31 @@ func RuleEvidence(rule drills.Rule, st RuleStatus) Evidence {
 	}
 }
 
-// ErrorRateTerm is the term E ∈ [0, 1] of the rollback score: how strong
-// the evidence is.
+// ErrorRateTerm is the term E ∈ [0, 1] of the rollback score: the observed
+// error ratio of the signal normalised against its threshold (the SLO the
+// rule encodes).
 //
+//   - A firing rule with a > or >= comparison has E = clamp(value /
+//     threshold, 0, 2) / 2: 0.5 exactly at the threshold, 1 at twice the
+//     threshold and beyond. For < and <= rules the ratio is inverted
+//     (threshold/value), so E reaches 1 at half the threshold.
 //   - Kubernetes signals and a sequential test that decided Degraded are
 //     categorical: E = 1.
-//   - A firing rule with a > or >= comparison has E = 0.8 at its threshold,
-//     rising linearly with value/threshold to 1.0 at twice the threshold:
-//     E = 0.8 + 0.2 × clamp(value/threshold − 1, 0, 1). For < and <= rules
-//     the ratio is inverted (threshold/value), so E reaches 1.0 at half the
-//     threshold. When the ratio is not meaningful (a zero threshold, a
-//     value of zero under a < rule, a value and threshold of opposite
-//     signs) or the comparison is == or !=, a firing rule counts fully,
-//     E = 1.
+//   - When the ratio is not meaningful (a zero threshold, a value of zero
+//     under a < rule, a value and threshold of opposite signs) or the
+//     comparison is == or !=, a firing rule counts fully, E = 1.
+//
+// Why this normalisation: a rule that only just fires is weak evidence on
+// its own (E = 0.5, so a critical rule scores 0.5 and hands over to a human
+// until the anomaly persists — TimeDecay adds up to 0.3 in 30 s, which
+// carries it into the partial band); a rule at twice its SLO is as strong
+// as a rule can get. With the default thresholds (rollbackAt 0.9, partialAt
+// 0.7) and no self-healing: the seed's 10 % error against its 5 % critical
+// rule gives E = 1, S = 1, score 1.0 → full rollback; a 2–3 % release
+// against a 1 % warning rule gives E = 1, S = 0.8, score 0.8 → partial
+// rollback; a 7–8.5 % error against the 5 % critical rule (E 0.7–0.85)
+// lands in the partial band too, and anything below 1.4× a critical
+// threshold starts with a human.
 func ErrorRateTerm(e Evidence) float64 {
 	if e.Kind != EvidenceRule {
 		return 1
@@ -102,8 +114,12 @@ func ErrorRateTerm(e Evidence) float64 {
 	if math.Signbit(e.Threshold) { // both negative: "above" means a smaller magnitude
 		ratio = 1 / ratio
 	}
-	return 0.8 + 0.2*clamp(ratio-1, 0, 1)
+	return clamp(ratio, 0, ErrorRateSaturation) / ErrorRateSaturation
 }
+
+// ErrorRateSaturation is the multiple of a rule's threshold at which the
+// ErrorRate term reaches 1.
+const ErrorRateSaturation = 2.0
 
 // SeverityWeight is the term S of the rollback score: warning 0.8 (also
 // the weight of an unset severity), critical 1.0, emergency 1.25.

@@ -426,6 +426,7 @@ func (g *Guard) act(ctx context.Context, now time.Time, snap *Snapshot, dec Deci
 			RollbackID: id, ServiceName: g.target.Namespace + "/" + g.target.Name,
 			FromVersion: from, ToVersion: to, TriggerTime: inc.detected, StartTime: start,
 			Decision: string(dec.Action), Score: dec.Score, Strategy: string(s.Name()), Reason: dec.Reason,
+			ErrorRate: dec.ErrorRate, Severity: dec.Severity, RecoveryPotential: dec.RecoveryPotential, TimeDecay: dec.TimeDecay,
 		}
 		if err := g.audit.Start(ctx, rec); err != nil {
 			g.log.Error("engine audit start failed", "incident", inc.id, "error", err)
