@@ -84,16 +84,16 @@ func RuleEvidence(rule drills.Rule, st RuleStatus) Evidence {
 //     comparison is == or !=, a firing rule counts fully, E = 1.
 //
 // Why this normalisation: a rule that only just fires is weak evidence on
-// its own (E = 0.5, so a critical rule scores 0.5 and hands over to a human
-// until the anomaly persists — TimeDecay adds up to 0.3 in 30 s, which
-// carries it into the partial band); a rule at twice its SLO is as strong
-// as a rule can get. With the default thresholds (rollbackAt 0.9, partialAt
+// its own (E = 0.5, a critical rule scores 0.5); a rule at twice its SLO
+// is as strong as a rule can get. A rule reading still short of 1 may be
+// climbing through its threshold: the first decision of an incident waits
+// while it is Premature. With the default thresholds (rollbackAt 0.9, partialAt
 // 0.7) and no self-healing: the seed's 10 % error against its 5 % critical
 // rule gives E = 1, S = 1, score 1.0 → full rollback; a 2–3 % release
 // against a 1 % warning rule gives E = 1, S = 0.8, score 0.8 → partial
 // rollback; a 7–8.5 % error against the 5 % critical rule (E 0.7–0.85)
 // lands in the partial band too, and anything below 1.4× a critical
-// threshold starts with a human.
+// threshold is in the human band.
 func ErrorRateTerm(e Evidence) float64 {
 	if e.Kind != EvidenceRule {
 		return 1
@@ -177,6 +177,10 @@ const (
 	TimeDecayPerStep = 0.1
 	TimeDecayMax     = 0.3
 )
+
+// TimeDecaySaturation is how long an anomaly must persist for TimeDecay
+// to reach TimeDecayMax (30 s).
+const TimeDecaySaturation = time.Duration(TimeDecayMax / TimeDecayPerStep * float64(TimeDecayStep))
 
 // TimeDecay is the term T of the rollback score: 0.1 per 10 s the anomaly
 // has persisted (continuously, 0.01 per second), capped at 0.3, so that an
@@ -287,6 +291,28 @@ func (d Decider) Decide(now time.Time, evidence []Evidence, w WorkloadState) Dec
 		dec.Action, dec.Score, dec.ErrorRate, dec.Severity, dec.RecoveryPotential, dec.TimeDecay,
 		dec.Strongest, len(evidence), dec.Persisted.Round(time.Second), recovery, d.rollbackAt, d.partialAt)
 	return dec
+}
+
+// Premature reports whether dec, an incident's first decision, is taken
+// too early to act on: its action is short of a rollback, its strongest
+// evidence is a rule still short of saturation (E < 1, so the reading can
+// still climb) and the anomaly is younger than TimeDecaySaturation. The
+// guard then waits and decides again at its next evaluation, so that a
+// rule which crosses its threshold while its rate window still fills (a
+// 15 s rate climbing towards a release's 10 % errors passes 5 % on the way
+// and fires at 6–7 %, E 0.6–0.7) is judged on what it climbs to and on how
+// long it lasted, not on the first sample past the line: a partial
+// rollback or a hand-over to a human is not undone when the score reaches
+// rollbackAt a few seconds later. A rollback decision is never held back;
+// categorical evidence (Kubernetes signals, a sequential test that decided
+// Degraded) and saturated rules are judged at once, as is a score still
+// short of rollbackAt once T is complete.
+func (d Decider) Premature(dec Decision) bool {
+	switch dec.Action {
+	case ActionPartialRollback, ActionRequireHuman:
+		return dec.ErrorRate < 1 && dec.Persisted < TimeDecaySaturation
+	}
+	return false
 }
 
 // scoreTolerance absorbs floating-point rounding, so that a score exactly

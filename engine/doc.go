@@ -7,7 +7,16 @@
 //     CUSUM (sequential.go) compare a revision's errors with a baseline.
 //   - Decide: Decider computes the seed's RollbackScore = E×S/R + T
 //     (decide.go defines each term) and maps its confidence to rollback,
-//     partial rollback or require-human.
+//     partial rollback or require-human. E is a firing rule's observed
+//     value normalised against its threshold (the SLO it encodes):
+//     clamp(value/threshold, 0, 2)/2, 0.5 at the threshold and 1 at twice
+//     it; categorical evidence (Kubernetes signals, a sequential test that
+//     decided Degraded) and ratio-less rules count 1. An incident's first
+//     decision short of a rollback on a rule still short of saturation is
+//     Premature and waits until the anomaly has lasted TimeDecaySaturation
+//     (30 s, T complete), so a rate climbing through its threshold is
+//     judged on what it climbs to. Each term is in the decision Event and
+//     the audit row.
 //   - Act: one Strategy per action (revert, traffic-switch, shrink, restore,
 //     human), each idempotent and safe to retry after a crash; Escalation
 //     orders them with cooldown and max attempts.

@@ -94,6 +94,7 @@ type incident struct {
 	id               string
 	since, detected  time.Time
 	decided, acted   time.Time
+	deferred         time.Time // first decision held back as premature
 	clearSince       time.Time
 	attempts         int
 	exhaustedLogged  bool
@@ -360,6 +361,13 @@ func (g *Guard) step(ctx context.Context, now time.Time) {
 		return // verifying the last action
 	}
 	dec := g.decider.Decide(now, obs.Evidence, ws)
+	if inc.attempts == 0 && g.decider.Premature(dec) {
+		if inc.deferred.IsZero() {
+			inc.deferred = now
+			g.log.Info("engine decision deferred", "incident", inc.id, "action", dec.Action, "reason", dec.Reason)
+		}
+		return // the anomaly is young and short of rollbackAt: judge it again
+	}
 	strategy, err := g.esc.Next(dec)
 	var cool *CooldownError
 	switch {
