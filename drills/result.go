@@ -164,11 +164,13 @@ type AuditRecord struct {
 	Reason      string     `json:"reason"`
 
 	// ErrorRate, Severity, RecoveryPotential and TimeDecay are the terms
-	// of Score = ErrorRate × Severity / RecoveryPotential + TimeDecay.
-	ErrorRate         float64 `json:"errorRate"`
-	Severity          float64 `json:"severity"`
-	RecoveryPotential float64 `json:"recoveryPotential"`
-	TimeDecay         float64 `json:"timeDecay"`
+	// of Score = ErrorRate × Severity / RecoveryPotential + TimeDecay
+	// (absent in JSON when zero: rows recorded before the terms existed
+	// have none, and a TimeDecay of 0 is omitted too).
+	ErrorRate         float64 `json:"errorRate,omitempty"`
+	Severity          float64 `json:"severity,omitempty"`
+	RecoveryPotential float64 `json:"recoveryPotential,omitempty"`
+	TimeDecay         float64 `json:"timeDecay,omitempty"`
 }
 
 // Coverage phase buckets: the evaluations a SignalCoverage counts are
