@@ -21,6 +21,30 @@ type Strategy interface {
 	Act(ctx context.Context, t Target, d Decision) (Outcome, error)
 }
 
+// PartialActor is implemented by a Strategy that can act on a share of the
+// target: a partial-rollback decision moves Decision.Percent of it back.
+// Escalation gives partial-rollback decisions only to strategies whose
+// ActsPartially is true; the others refuse them.
+type PartialActor interface {
+	// ActsPartially reports whether the strategy can act on a share.
+	ActsPartially() bool
+}
+
+// ActsPartially reports whether s can carry out a partial rollback.
+func ActsPartially(s Strategy) bool {
+	p, ok := s.(PartialActor)
+	return ok && p.ActsPartially()
+}
+
+// refusePartial is the error of a strategy that cannot act on a share of
+// the target, for a partial-rollback decision.
+func refusePartial(name drills.StrategyName, d Decision, why string) error {
+	if d.Action != ActionPartialRollback {
+		return nil
+	}
+	return fmt.Errorf("%s: cannot roll back %d%% only (%s): %w", name, d.Percent, why, ErrRefused)
+}
+
 // Target is the workload a strategy acts on.
 type Target struct {
 	// Kind is the workload's kind: Deployment (default) or Rollout (Argo

@@ -111,13 +111,27 @@ func (s rampSignal) Observe(_ context.Context, now time.Time) Observation {
 		Op: drills.OpGT, Value: v, Threshold: 0.05, Since: *s.since}}}
 }
 
-// recordingRevert records the decisions it acts on.
-type recordingRevert struct{ got *[]Decision }
+// acted is a decision a recording strategy acted on.
+type acted struct {
+	strategy drills.StrategyName
+	Decision
+}
 
-func (recordingRevert) Name() drills.StrategyName { return drills.StrategyRevert }
-func (r recordingRevert) Act(_ context.Context, _ Target, d Decision) (Outcome, error) {
-	*r.got = append(*r.got, d)
-	return Outcome{Strategy: drills.StrategyRevert}, nil
+// recording is a strategy that records the decisions it acts on.
+type recording struct {
+	name drills.StrategyName
+	got  *[]acted
+}
+
+func (r recording) Name() drills.StrategyName { return r.name }
+func (r recording) Act(_ context.Context, _ Target, d Decision) (Outcome, error) {
+	*r.got = append(*r.got, acted{r.name, d})
+	return Outcome{Strategy: r.name}, nil
+}
+
+// recordingStrategies are the default strategies, revert then human.
+func recordingStrategies(got *[]acted) Option {
+	return WithStrategies(recording{drills.StrategyRevert, got}, recording{drills.StrategyHuman, got})
 }
 
 // TestGuardJudgesAClimbingRuleOnWhatItClimbsTo steps a guard at 500 ms
@@ -129,36 +143,38 @@ func TestGuardJudgesAClimbingRuleOnWhatItClimbsTo(t *testing.T) {
 		name  string
 		value func(time.Duration) float64
 		// wantAt is when the rollback is decided (since the release).
-		wantAt time.Duration
-		action Action
+		wantAt   time.Duration
+		action   Action
+		strategy drills.StrategyName
 	}{
 		// A 15 s rate of a step to 10 %: past 5 % at 8 s, fires at 11 s
 		// (7.3 %: 0.76, partial), 0.92 at 13 s.
-		{"every pod at once", func(t time.Duration) float64 { return 0.10 * min(t.Seconds(), 15) / 15 }, 13 * time.Second, ActionRollback},
+		{"every pod at once", func(t time.Duration) float64 { return 0.10 * min(t.Seconds(), 15) / 15 }, 13 * time.Second, ActionRollback, drills.StrategyRevert},
 		// A rollout stalled at two of three pods bad: 6.7 % steady, 0.70 at
 		// firing (human); T brings it to 0.9 at 23.5 s.
-		{"rollout stalled at 2/3", func(time.Duration) float64 { return 0.10 * 2 / 3 }, 23500 * time.Millisecond, ActionRollback},
-		// A warning-level reading that stays at 5.5 %: acted on as it
-		// stands once T is complete (0.55 + 0.3 = 0.85, partial).
-		{"steady just past the line", func(time.Duration) float64 { return 0.055 }, 30 * time.Second, ActionPartialRollback},
+		{"rollout stalled at 2/3", func(time.Duration) float64 { return 0.10 * 2 / 3 }, 23500 * time.Millisecond, ActionRollback, drills.StrategyRevert},
+		// A reading that stays at 5.5 %: acted on as it stands once T is
+		// complete (0.55 + 0.3 = 0.85, partial: no shrink, so the human).
+		{"steady just past the line", func(time.Duration) float64 { return 0.055 }, 30 * time.Second, ActionPartialRollback, drills.StrategyHuman},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
 			var since time.Time
-			var acted []Decision
+			var got []acted
 			var events []Event
 			g, err := NewGuard(drills.Guard{Interval: drills.D(500 * time.Millisecond), VerifyWindow: drills.D(time.Hour)}, guardTarget,
-				WithStrategies(recordingRevert{&acted}, NewHuman(nil, nil)),
+				recordingStrategies(&got),
 				WithSignals(rampSignal{start: start, value: tt.value, since: &since}),
 				OnEvent(func(e Event) { events = append(events, e) }))
 			require.NoError(t, err)
-			for at := time.Duration(0); at <= time.Minute && len(acted) == 0; at += 500 * time.Millisecond {
+			for at := time.Duration(0); at <= time.Minute && len(got) == 0; at += 500 * time.Millisecond {
 				g.step(context.Background(), start.Add(at))
 			}
-			require.Len(t, acted, 1, "acted on once, with revert")
-			require.Equal(t, tt.action, acted[0].Action, acted[0].Reason)
-			require.Equal(t, start.Add(tt.wantAt), acted[0].Time, acted[0].Reason)
+			require.Len(t, got, 1, "acted on once")
+			require.Equal(t, tt.strategy, got[0].strategy, got[0].Reason)
+			require.Equal(t, tt.action, got[0].Action, got[0].Reason)
+			require.Equal(t, start.Add(tt.wantAt), got[0].Time, got[0].Reason)
 			var decisions int
 			for _, e := range events {
 				if e.Kind == EventDecision {
@@ -173,9 +189,9 @@ func TestGuardJudgesAClimbingRuleOnWhatItClimbsTo(t *testing.T) {
 	// never acted on.
 	start := time.Now()
 	var since time.Time
-	var acted []Decision
+	var got []acted
 	g, err := NewGuard(drills.Guard{Interval: drills.D(500 * time.Millisecond), VerifyWindow: drills.D(5 * time.Second)}, guardTarget,
-		WithStrategies(recordingRevert{&acted}, NewHuman(nil, nil)),
+		recordingStrategies(&got),
 		WithSignals(rampSignal{start: start, since: &since, value: func(t time.Duration) float64 {
 			if t < 10*time.Second {
 				return 0.055
@@ -186,6 +202,6 @@ func TestGuardJudgesAClimbingRuleOnWhatItClimbsTo(t *testing.T) {
 	for at := time.Duration(0); at <= time.Minute; at += 500 * time.Millisecond {
 		g.step(context.Background(), start.Add(at))
 	}
-	require.Empty(t, acted)
+	require.Empty(t, got)
 	require.Nil(t, g.inc, "the incident closed without an action")
 }

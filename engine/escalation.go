@@ -33,12 +33,24 @@ func (e *CooldownError) Error() string {
 
 // Escalation walks the guard's strategies for one incident. Each call to
 // Next, made when the previous action did not restore the SLOs (or on the
-// first decision), returns the next strategy in order of preference; the
-// human strategy is the last resort wherever it is listed. It enforces the
-// cooldown between automated actions and hands over to the human after
-// maxAttempts automated actions, or at once when the decision requires a
-// human. The hand-over is never held back by the cooldown. It is not safe
-// for concurrent use.
+// first decision), returns the strategy for the decision's action:
+//
+//   - rollback: the next strategy of the full chain, in order of
+//     preference;
+//   - partial-rollback: the first listed strategy that can act partially
+//     (ActsPartially; today shrink), once per incident. The guard then
+//     re-judges: a later rollback decision continues with the full chain,
+//     a later partial decision (the partial action did not restore the
+//     SLOs, and the score is still short of rollbackAt) hands over to the
+//     human. With no strategy that can act partially, a partial decision
+//     hands over to the human at once: the engine never does more than the
+//     confidence allows;
+//   - require-human: the human strategy.
+//
+// The human strategy is the last resort wherever it is listed. Escalation
+// enforces the cooldown between automated actions and hands over to the
+// human after maxAttempts automated actions. The hand-over is never held
+// back by the cooldown. It is not safe for concurrent use.
 type Escalation struct {
 	auto        []Strategy
 	human       Strategy
@@ -46,10 +58,11 @@ type Escalation struct {
 	maxAttempts int
 	clock       clock.PassiveClock
 
-	next       int
-	attempts   int
-	last       time.Time
-	handedOver bool
+	next        int
+	attempts    int
+	last        time.Time
+	handedOver  bool
+	partialDone bool
 }
 
 // NewEscalation builds the escalation over strategies (in order) with the
@@ -98,7 +111,19 @@ func (e *Escalation) Next(d Decision) (Strategy, error) {
 		return nil, ErrNoAnomaly
 	}
 	now := e.clock.Now()
-	if d.Action == ActionRequireHuman || e.attempts >= e.maxAttempts || e.next >= len(e.auto) {
+	partial := -1
+	if d.Action == ActionPartialRollback && !e.partialDone {
+		for i, s := range e.auto {
+			if ActsPartially(s) {
+				partial = i
+				break
+			}
+		}
+	}
+	handOver := d.Action == ActionRequireHuman || e.attempts >= e.maxAttempts ||
+		(d.Action == ActionPartialRollback && partial < 0) ||
+		(d.Action != ActionPartialRollback && e.next >= len(e.auto))
+	if handOver {
 		if e.human == nil {
 			return nil, ErrExhausted
 		}
@@ -110,8 +135,13 @@ func (e *Escalation) Next(d Decision) (Strategy, error) {
 			return nil, &CooldownError{Remaining: wait}
 		}
 	}
-	s := e.auto[e.next]
-	e.next++
+	var s Strategy
+	if d.Action == ActionPartialRollback {
+		s, e.partialDone = e.auto[partial], true
+	} else {
+		s = e.auto[e.next]
+		e.next++
+	}
 	e.attempts++
 	e.last = now
 	return s, nil
@@ -126,5 +156,5 @@ func (e *Escalation) HandedOver() bool { return e.handedOver }
 // Reset starts a new incident (the previous one recovered); the cooldown
 // since the last action still applies.
 func (e *Escalation) Reset() {
-	e.next, e.attempts, e.handedOver = 0, 0, false
+	e.next, e.attempts, e.handedOver, e.partialDone = 0, 0, false, false
 }

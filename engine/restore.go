@@ -108,13 +108,17 @@ func TakeSnapshots(ctx context.Context, g drills.Guard) (int, error) {
 	return n, nil
 }
 
-// Act implements Strategy.
+// Act implements Strategy. A partial rollback decision is refused
+// (ErrRefused): a data snapshot is restored whole.
 func (r *Restore) Act(ctx context.Context, t Target, d Decision) (Outcome, error) {
 	return logged(ctx, t, func() (Outcome, error) { return r.act(ctx, t, d) })
 }
 
-func (r *Restore) act(ctx context.Context, _ Target, _ Decision) (Outcome, error) {
+func (r *Restore) act(ctx context.Context, _ Target, d Decision) (Outcome, error) {
 	out := Outcome{Strategy: drills.StrategyRestore, FromVersion: "current data", ToVersion: "snapshot"}
+	if err := refusePartial(drills.StrategyRestore, d, "a data snapshot is restored whole"); err != nil {
+		return out, err
+	}
 	conn, err := r.connect(ctx)
 	if err != nil {
 		return out, err

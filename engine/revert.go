@@ -94,13 +94,17 @@ var kubectlAnnotationsToSkip = map[string]bool{
 	appsv1.DeprecatedRollbackTo:              true,
 }
 
-// Act implements Strategy. A partial rollback decision reverts fully: a
-// Deployment has one template.
+// Act implements Strategy. A partial rollback decision is refused
+// (ErrRefused): a Deployment has one template, so revert cannot move a
+// share of it back; Escalation gives partial decisions to shrink.
 func (r *Revert) Act(ctx context.Context, t Target, d Decision) (Outcome, error) {
 	return logged(ctx, t, func() (Outcome, error) { return r.act(ctx, t, d) })
 }
 
-func (r *Revert) act(ctx context.Context, t Target, _ Decision) (Outcome, error) {
+func (r *Revert) act(ctx context.Context, t Target, d Decision) (Outcome, error) {
+	if err := refusePartial(drills.StrategyRevert, d, "a workload has one template"); err != nil {
+		return Outcome{Strategy: drills.StrategyRevert}, err
+	}
 	if t.Kind == drills.TargetRollout {
 		out, err := retryStale(func() (Outcome, error) { return r.revertRollout(ctx, t) })
 		if err != nil || r.timeout <= 0 {

@@ -60,6 +60,10 @@ func NewShrink(client kubernetes.Interface, s *drills.ShrinkSettings) (*Shrink, 
 // Name implements Strategy.
 func (*Shrink) Name() drills.StrategyName { return drills.StrategyShrink }
 
+// ActsPartially implements PartialActor: a partial rollback shrinks the
+// faulty revision by the decision's percentage.
+func (*Shrink) ActsPartially() bool { return true }
+
 // shrinkRecord is the value of AnnotationShrink.
 type shrinkRecord struct {
 	From     int32  `json:"from"`

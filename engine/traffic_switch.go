@@ -35,14 +35,17 @@ func NewTrafficSwitch(client kubernetes.Interface, s *drills.TrafficSwitchSettin
 // Name implements Strategy.
 func (*TrafficSwitch) Name() drills.StrategyName { return drills.StrategyTrafficSwitch }
 
-// Act implements Strategy. A partial rollback switches fully: a selector
-// cannot split traffic.
+// Act implements Strategy. A partial rollback decision is refused
+// (ErrRefused): a Service selector cannot split traffic.
 func (s *TrafficSwitch) Act(ctx context.Context, t Target, d Decision) (Outcome, error) {
 	return logged(ctx, t, func() (Outcome, error) { return s.act(ctx, t, d) })
 }
 
-func (s *TrafficSwitch) act(ctx context.Context, t Target, _ Decision) (Outcome, error) {
+func (s *TrafficSwitch) act(ctx context.Context, t Target, d Decision) (Outcome, error) {
 	out := Outcome{Strategy: drills.StrategyTrafficSwitch}
+	if err := refusePartial(drills.StrategyTrafficSwitch, d, "a Service selector cannot split traffic"); err != nil {
+		return out, err
+	}
 	name := s.service
 	if name == "" {
 		name = t.Service
