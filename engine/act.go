@@ -94,6 +94,9 @@ const (
 	// AnnotationShrink records on a scaled workload the shrink in progress:
 	// its original and goal replicas, as JSON.
 	AnnotationShrink = "firedrill.dev/shrink"
+	// AnnotationHuman records on a workload the incident handed over to a
+	// human: the incident, the time and whether it was paused, as JSON.
+	AnnotationHuman = "firedrill.dev/human"
 )
 
 // Deps are what the strategies need from outside.

@@ -24,11 +24,14 @@ import (
 // Human hands the incident over to a human: it pauses the workload (when
 // the settings say so: spec.paused of the Deployment, or of the Argo
 // Rollout for a Rollout target), POSTs a JSON notification to the webhook
-// (if one is set) and records a Warning Event on the workload. The Event is named
-// after the incident and written last, so it marks the hand-over as done: a
-// retry that finds it changes nothing. A crash between the webhook and the
-// Event repeats the webhook on retry (at least once; the Idempotency-Key
-// header carries the incident for receivers to deduplicate).
+// (if one is set), records a Warning Event on the workload for kubectl
+// describe, and last writes the AnnotationHuman record on the workload,
+// which marks the hand-over as done: a retry that finds the incident there
+// changes nothing. The record lives as long as the workload (an Event
+// expires after an hour, after which a retry would notify again). A crash
+// between the webhook and the record repeats the webhook on retry (at
+// least once; the Idempotency-Key header carries the incident for
+// receivers to deduplicate).
 type Human struct {
 	client  kubernetes.Interface
 	dyn     dynamic.Interface // for Rollout targets
@@ -76,16 +79,25 @@ func (h *Human) Act(ctx context.Context, t Target, d Decision) (Outcome, error) 
 	return logged(ctx, t, func() (Outcome, error) { return h.act(ctx, t, d) })
 }
 
+// humanRecord is the AnnotationHuman record: which incident was handed
+// over, when, and whether the workload was paused.
+type humanRecord struct {
+	Incident string    `json:"incident"`
+	Time     time.Time `json:"time"`
+	Paused   bool      `json:"paused"`
+}
+
 // workload is what the human strategy needs of its target.
 type workload struct {
-	ref    corev1.ObjectReference
-	paused bool
-	pause  func(ctx context.Context) error
+	ref         corev1.ObjectReference
+	paused      bool
+	annotations map[string]string
+	// patch applies a JSON merge patch to the workload.
+	patch func(ctx context.Context, patch []byte) error
 }
 
 // workload reads the target: a Deployment, or an Argo Rollout.
 func (h *Human) workload(ctx context.Context, t Target) (workload, error) {
-	patch := []byte(`{"spec":{"paused":true}}`)
 	if t.Kind == drills.TargetRollout {
 		if h.dyn == nil {
 			return workload{}, fmt.Errorf("human: %s/%s is an Argo Rollout and the engine has no dynamic client: %w", t.Namespace, t.Deployment, ErrRefused)
@@ -99,8 +111,8 @@ func (h *Human) workload(ctx context.Context, t Target) (workload, error) {
 		return workload{
 			ref: corev1.ObjectReference{Kind: "Rollout", APIVersion: rolloutGVR.GroupVersion().String(), Namespace: t.Namespace,
 				Name: ro.GetName(), UID: ro.GetUID(), ResourceVersion: ro.GetResourceVersion()},
-			paused: paused,
-			pause: func(ctx context.Context) error {
+			paused: paused, annotations: ro.GetAnnotations(),
+			patch: func(ctx context.Context, patch []byte) error {
 				_, err := ri.Patch(ctx, ro.GetName(), types.MergePatchType, patch, metav1.PatchOptions{})
 				return err
 			},
@@ -114,8 +126,8 @@ func (h *Human) workload(ctx context.Context, t Target) (workload, error) {
 	return workload{
 		ref: corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: t.Namespace,
 			Name: dep.Name, UID: dep.UID, ResourceVersion: dep.ResourceVersion},
-		paused: dep.Spec.Paused,
-		pause: func(ctx context.Context) error {
+		paused: dep.Spec.Paused, annotations: dep.Annotations,
+		patch: func(ctx context.Context, patch []byte) error {
 			_, err := deps.Patch(ctx, dep.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 			return err
 		},
@@ -133,23 +145,16 @@ func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) 
 	if incident == "" {
 		incident = fmt.Sprintf("%d", d.Time.Unix())
 	}
-	events := h.client.CoreV1().Events(t.Namespace)
-	eventName := w.ref.Name + ".firedrill-" + dnsLabel(incident)
-	_, err = events.Get(ctx, eventName, metav1.GetOptions{})
-	notified := err == nil
-	if err != nil && !apierrors.IsNotFound(err) {
-		return out, fmt.Errorf("human: get event %s/%s: %w", t.Namespace, eventName, err)
-	}
-
-	if notified {
+	var rec humanRecord
+	if raw, ok := w.annotations[AnnotationHuman]; ok && json.Unmarshal([]byte(raw), &rec) == nil && rec.Incident == incident {
 		// Done before; a human may have resumed the rollout since, so the
 		// workload is left as it is.
 		out.AlreadyDone = true
-		out.Message = fmt.Sprintf("already done: incident %s was handed over (event %s)", incident, eventName)
+		out.Message = fmt.Sprintf("already done: incident %s was handed over at %s (annotation %s)", incident, rec.Time.UTC().Format(time.RFC3339), AnnotationHuman)
 		return out, nil
 	}
 	if h.pause && !w.paused {
-		if err := w.pause(ctx); err != nil {
+		if err := w.patch(ctx, []byte(`{"spec":{"paused":true}}`)); err != nil {
 			return out, fmt.Errorf("human: pause %s %s/%s: %w", kind, t.Namespace, t.Deployment, err)
 		}
 	}
@@ -165,6 +170,8 @@ func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) 
 		msg = "firedrill hands this incident to a human"
 	}
 	now := h.now()
+	events := h.client.CoreV1().Events(t.Namespace)
+	eventName := w.ref.Name + ".firedrill-" + dnsLabel(incident)
 	ev := &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{Name: eventName, Namespace: t.Namespace},
 		InvolvedObject: w.ref,
@@ -174,6 +181,17 @@ func (h *Human) act(ctx context.Context, t Target, d Decision) (Outcome, error) 
 	}
 	if _, err := events.Create(ctx, ev, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return out, fmt.Errorf("human: record event on %s %s/%s: %w", kind, t.Namespace, t.Deployment, err)
+	}
+	recJSON, err := json.Marshal(humanRecord{Incident: incident, Time: now.UTC(), Paused: h.pause})
+	if err != nil {
+		return out, fmt.Errorf("human: %w", err)
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{AnnotationHuman: string(recJSON)}}})
+	if err != nil {
+		return out, fmt.Errorf("human: %w", err)
+	}
+	if err := w.patch(ctx, patch); err != nil {
+		return out, fmt.Errorf("human: record the hand-over on %s %s/%s: %w", kind, t.Namespace, t.Deployment, err)
 	}
 	out.Message = fmt.Sprintf("handed incident %s over to a human (paused: %t, webhook: %t)", incident, h.pause, h.webhook != "")
 	return out, nil

@@ -74,6 +74,14 @@ func TestHumanPausesNotifiesOnce(t *testing.T) {
 	require.Equal(t, "Deployment", ev.InvolvedObject.Kind)
 	require.Equal(t, testDep, ev.InvolvedObject.Name)
 	require.Equal(t, d.Reason, ev.Message)
+	var rec humanRecord
+	require.NoError(t, json.Unmarshal([]byte(getDeployment(t, c).Annotations[AnnotationHuman]), &rec))
+	require.Equal(t, "inc-1", rec.Incident)
+	require.True(t, rec.Paused)
+	require.False(t, rec.Time.IsZero())
+
+	// The Event expires after an hour; the record on the workload stays.
+	require.NoError(t, c.CoreV1().Events(testNS).Delete(ctx, ev.Name, metav1.DeleteOptions{}))
 
 	// A human resumes the rollout; a retry leaves it alone.
 	dep := getDeployment(t, c)
@@ -84,10 +92,16 @@ func TestHumanPausesNotifiesOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, out.AlreadyDone, out.Message)
 	require.False(t, getDeployment(t, c).Spec.Paused)
-	require.Equal(t, 1, sink.count(), "no second notification")
-	evs, err = c.CoreV1().Events(testNS).List(ctx, metav1.ListOptions{})
+	require.Equal(t, 1, sink.count(), "no second notification after the Event expired")
+
+	// Another incident is handed over again.
+	next := testTarget
+	next.IncidentID = "inc-2"
+	out, err = h.Act(ctx, next, d)
 	require.NoError(t, err)
-	require.Len(t, evs.Items, 1)
+	require.False(t, out.AlreadyDone, out.Message)
+	require.Equal(t, 2, sink.count())
+	require.Contains(t, getDeployment(t, c).Annotations[AnnotationHuman], `"incident":"inc-2"`)
 }
 
 func TestHumanNoPauseNoWebhook(t *testing.T) {
@@ -115,7 +129,8 @@ func TestHumanWebhookFailureIsRetried(t *testing.T) {
 	require.ErrorContains(t, err, "503")
 	evs, err := c.CoreV1().Events(testNS).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
-	require.Empty(t, evs.Items, "not marked done")
+	require.Empty(t, evs.Items)
+	require.NotContains(t, getDeployment(t, c).Annotations, AnnotationHuman, "not marked done")
 
 	sink.mu.Lock()
 	sink.status = 0
@@ -160,6 +175,7 @@ func TestHumanPausesRollout(t *testing.T) {
 	require.Equal(t, "argoproj.io/v1alpha1", ref.APIVersion)
 	require.Equal(t, testDep, ref.Name)
 	require.Equal(t, "ro-uid", string(ref.UID))
+	require.Contains(t, getRollout(t, dyn).GetAnnotations()[AnnotationHuman], `"incident":"inc-ro"`)
 
 	out, err = s.Act(ctx, rolloutTarget, d)
 	require.NoError(t, err)
