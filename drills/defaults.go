@@ -48,10 +48,12 @@ const (
 
 // The statistical test's expressions when a drill gives none and no
 // metrics were detected (the engine run on its own, by `firedrill guard`):
-// the demo's http_requests_total and our scrape config's pod_template_hash.
+// the demo's http_requests_total and our scrape config's pod_template_hash,
+// as cumulative counters (the test accumulates from the revision's first
+// request).
 const (
-	FallbackErrorsExpr = `sum(increase(http_requests_total{code=~"5..",pod_template_hash="{{.Revision}}"}[1m]))`
-	FallbackTotalExpr  = `sum(increase(http_requests_total{pod_template_hash="{{.Revision}}"}[1m]))`
+	FallbackErrorsExpr = `sum(http_requests_total{code=~"5..",pod_template_hash="{{.Revision}}"})`
+	FallbackTotalExpr  = `sum(http_requests_total{pod_template_hash="{{.Revision}}"})`
 )
 
 // Default fills every unset field with its documented default. It is

@@ -155,13 +155,15 @@ const (
 type Statistical struct {
 	// Method is sprt (default) or cusum.
 	Method StatisticalMethod `json:"method,omitempty" yaml:"method,omitempty" jsonschema:"enum=sprt,enum=cusum"`
-	// ErrorsExpr is PromQL for the error count of a revision; the engine
-	// substitutes {{.Revision}} (the pod template hash), and the scope
-	// placeholders may be used (default: generated from the target's
+	// ErrorsExpr is PromQL for the cumulative error count of a revision (a
+	// counter such as sum(http_requests_total{...}), not an increase over
+	// a window: the test accumulates from the revision's first request);
+	// the engine substitutes {{.Revision}} (the pod template hash), and the
+	// scope placeholders may be used (default: generated from the target's
 	// metrics, selecting the revision's pods by name).
 	ErrorsExpr string `json:"errorsExpr,omitempty" yaml:"errorsExpr,omitempty"`
-	// TotalExpr is PromQL for the request count of a revision (default:
-	// generated like ErrorsExpr).
+	// TotalExpr is PromQL for the cumulative request count of a revision
+	// (default: generated like ErrorsExpr).
 	TotalExpr string `json:"totalExpr,omitempty" yaml:"totalExpr,omitempty"`
 	// BaselineErrorRate is the error rate assumed when there is no previous
 	// revision to compare with (default 0.005).

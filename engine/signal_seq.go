@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"text/template"
 	"time"
@@ -18,10 +19,19 @@ import (
 // observed error rate (ErrorsExpr/TotalExpr of the previous
 // hash), or the configured baseline when that revision served nothing or
 // was itself degraded (at or above DetectErrorRate, e.g. after a revert).
-// Each evaluation feeds the test the request and error counts that the
-// expressions return for the new revision over their window, afresh (the
-// test is reset first), so the verdict is about the revision's recent
-// requests. Degraded is categorical evidence.
+//
+// The expressions return the revision's cumulative counters (the
+// generated defaults and the fallback sum the counters of the revision's
+// pods, not an increase over a window), and the test
+// accumulates from the revision's first request, as the SPRT and CUSUM
+// maths assume: the first reading when the revision appears is the
+// baseline (zero when its series do not exist yet, so every request it
+// serves counts), and each evaluation feeds the test only the requests and
+// errors since the previous reading. When a counter goes down (a pod
+// restarted and its counter started over, so the sum dropped) the signal
+// takes the new reading as its baseline and feeds nothing for that
+// evaluation: it may miss the requests of one interval, never invents any.
+// Degraded is categorical evidence.
 type SequentialSignal struct {
 	api   PromQuerier
 	watch *Watch
@@ -31,6 +41,10 @@ type SequentialSignal struct {
 	revision        string
 	test            SequentialTest
 	since           time.Time
+	// primed is set once the revision's baseline reading was taken;
+	// lastTotal and lastErrors are the previous reading.
+	primed                bool
+	lastTotal, lastErrors float64
 }
 
 // NewSequentialSignal builds the signal; the expressions must be valid
@@ -88,20 +102,34 @@ func (s *SequentialSignal) Observe(ctx context.Context, now time.Time) Observati
 		if err != nil {
 			return Observation{Hold: []string{err.Error()}}
 		}
-		s.revision, s.test, s.since = hash, test, time.Time{}
+		s.revision, s.test, s.since, s.primed = hash, test, time.Time{}, false
 	}
 	total, errs, err := s.counts(ctx, hash)
 	if err != nil {
 		return Observation{Hold: []string{"sequential: " + err.Error()}}
 	}
-	s.test.Reset()
-	if s.test.Observe(int64(total), int64(errs)) != Degraded {
+	dTotal, dErrs := total-s.lastTotal, errs-s.lastErrors
+	first, reset := !s.primed, dTotal < 0 || dErrs < 0
+	s.primed, s.lastTotal, s.lastErrors = true, total, errs
+	if first || reset {
+		// The baseline reading, or a counter reset: start from here.
+		if !s.since.IsZero() {
+			return s.degraded(hash) // keep a verdict already reached
+		}
+		return Observation{}
+	}
+	if s.test.Observe(int64(math.Round(dTotal)), int64(math.Round(dErrs))) != Degraded {
 		s.since = time.Time{}
 		return Observation{}
 	}
 	if s.since.IsZero() {
 		s.since = now
 	}
+	return s.degraded(hash)
+}
+
+// degraded is the evidence of a Degraded verdict on revision hash.
+func (s *SequentialSignal) degraded(hash string) Observation {
 	return Observation{Evidence: []Evidence{{
 		Kind: EvidenceSequential, Source: fmt.Sprintf("%s(revision %s)", s.cfg.Method, hash),
 		Severity: s.cfg.Severity, Since: s.since, Value: s.test.Statistic(),

@@ -14,9 +14,11 @@ import (
 	"github.com/firedrill/firedrill/drills"
 )
 
+// seqExprs are the default expressions for a revision: cumulative
+// counters.
 func seqExprs(hash string) (errs, total string) {
-	return fmt.Sprintf(`sum(increase(http_requests_total{code=~"5..",pod_template_hash=%q}[1m]))`, hash),
-		fmt.Sprintf(`sum(increase(http_requests_total{pod_template_hash=%q}[1m]))`, hash)
+	return fmt.Sprintf(`sum(http_requests_total{code=~"5..",pod_template_hash=%q})`, hash),
+		fmt.Sprintf(`sum(http_requests_total{pod_template_hash=%q})`, hash)
 }
 
 func startWatch(t *testing.T, w *Watch) {
@@ -39,12 +41,18 @@ func TestSequentialSignalNewRevisionAgainstPrevious(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			prevE, prevT := seqExprs("hv2")
 			newE, newT := seqExprs("hv3")
-			prom := newFakeProm(t, map[string]float64{prevE: 3, prevT: 3000, newE: tc.newErrors, newT: 3000})
+			// The new revision has served nothing yet: its series are absent.
+			prom := newFakeProm(t, map[string]float64{prevE: 3, prevT: 3000})
 			w := NewWatch(fake.NewClientset(history()...), testNS, testDep)
 			startWatch(t, w)
 			s, err := NewSequentialSignal(prom.api(t), w, drills.Statistical{})
 			require.NoError(t, err)
 			obs := s.Observe(ctx, time.Now())
+			require.Empty(t, obs.Hold)
+			require.Empty(t, obs.Evidence, "the baseline reading decides nothing")
+			prom.set(newE, tc.newErrors)
+			prom.set(newT, 3000)
+			obs = s.Observe(ctx, time.Now())
 			require.Empty(t, obs.Hold)
 			if !tc.degraded {
 				require.Empty(t, obs.Evidence)

@@ -125,17 +125,22 @@ func TestSequentialSignalReadsTheRolloutCanary(t *testing.T) {
 	// The generated expressions select a revision's pods by name
 	// (<rollout>-<hash>-<5 chars>), which a Rollout's pods match too.
 	sel := drills.TargetScope(drills.Target{Namespace: testNS, Name: testDep}).RevisionMatchers()
-	errsT := `sum(increase(http_requests_total{` + sel + `,code=~"5.."}[1m]))`
-	totalT := `sum(increase(http_requests_total{` + sel + `}[1m]))`
+	errsT := `sum(http_requests_total{` + sel + `,code=~"5.."})`
+	totalT := `sum(http_requests_total{` + sel + `})`
 	q := func(tmpl, hash string) string { return strings.ReplaceAll(tmpl, "{{.Revision}}", hash) }
 	prom := newFakeProm(t, map[string]float64{
 		q(errsT, "rv2"): 2, q(totalT, "rv2"): 2000, // the stable: the baseline
-		q(errsT, "rv3"): 60, q(totalT, "rv3"): 400, // the canary: 15 %
+		q(errsT, "rv3"): 0, q(totalT, "rv3"): 0, // the canary's first reading
 	})
 	w, _, _ := rolloutWatch(t, canaryRollout(t, "rv3", "rv2"))
 	s, err := NewSequentialSignal(prom.api(t), w, drills.Statistical{ErrorsExpr: errsT, TotalExpr: totalT})
 	require.NoError(t, err)
 	obs := s.Observe(context.Background(), time.Now())
+	require.Empty(t, obs.Hold)
+	require.Empty(t, obs.Evidence, "the baseline reading decides nothing")
+	prom.set(q(errsT, "rv3"), 60) // the canary: 15 %
+	prom.set(q(totalT, "rv3"), 400)
+	obs = s.Observe(context.Background(), time.Now())
 	require.Empty(t, obs.Hold)
 	require.Len(t, obs.Evidence, 1)
 	require.Equal(t, EvidenceSequential, obs.Evidence[0].Kind)

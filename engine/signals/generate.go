@@ -18,8 +18,7 @@ const (
 	LatencyRule = "LatencySpike"
 	// DefaultWindow is the rate window of the generated rules.
 	DefaultWindow = 15 * time.Second
-	// DefaultRateWindow is the window of the generated request rate and of
-	// the statistical test's counts.
+	// DefaultRateWindow is the window of the generated request rate.
 	DefaultRateWindow = time.Minute
 	// MinScrapesPerWindow is how many scrape intervals a generated window
 	// spans at least: a rate needs two samples in its window, and four
@@ -37,8 +36,8 @@ const (
 type Options struct {
 	// Window is the rules' rate window (default DefaultWindow).
 	Window time.Duration
-	// RateWindow is the request rate's and the statistical counts' window
-	// (default DefaultRateWindow).
+	// RateWindow is the request rate's window (default
+	// DefaultRateWindow).
 	RateWindow time.Duration
 	// ErrorThreshold is the error ratio that fires the error-rate rule
 	// (default DefaultErrorThreshold).
@@ -66,7 +65,7 @@ func ForScrape(o Options, interval time.Duration) (out Options, widened []string
 		o.Window = least
 	}
 	if o.RateWindow < least {
-		widened = append(widened, fmt.Sprintf("request rate and statistical window %s → %s", promDuration(o.RateWindow), promDuration(least)))
+		widened = append(widened, fmt.Sprintf("request rate window %s → %s", promDuration(o.RateWindow), promDuration(least)))
 		o.RateWindow = least
 	}
 	return o, widened
@@ -126,21 +125,20 @@ func RequestRate(m Metrics, sc drills.Scope, window time.Duration) string {
 }
 
 // CounterExpr turns the statistical test's counter selector into the
-// count the test reads over window (DefaultRateWindow when 0). It is the
-// one place that decides the function.
-func CounterExpr(selector string, window time.Duration) string {
-	if window <= 0 {
-		window = DefaultRateWindow
-	}
-	return fmt.Sprintf(`sum(increase(%s[%s]))`, selector, promDuration(window))
+// count the test reads: the cumulative sum of the counters (no increase
+// over a window), from which the test takes the revision's first reading
+// as its baseline and accumulates the deltas after it. It is the one place
+// that decides the function.
+func CounterExpr(selector string) string {
+	return fmt.Sprintf(`sum(%s)`, selector)
 }
 
-// Statistical returns the statistical test's error and request counts of a
-// revision over window: the counters of the revision's pods
-// ({{.Revision}} is the pod template hash the test fills in).
-func Statistical(m Metrics, sc drills.Scope, window time.Duration) (errorsExpr, totalExpr string) {
+// Statistical returns the statistical test's cumulative error and request
+// counts of a revision: the counters of the revision's pods ({{.Revision}}
+// is the pod template hash the test fills in).
+func Statistical(m Metrics, sc drills.Scope) (errorsExpr, totalExpr string) {
 	sel := sc.RevisionMatchers()
-	return CounterExpr(m.ErrorsSelector(sel), window), CounterExpr(m.Selector(sel), window)
+	return CounterExpr(m.ErrorsSelector(sel)), CounterExpr(m.Selector(sel))
 }
 
 // Needed reports whether the guard leaves something to the generated
@@ -191,7 +189,7 @@ func Apply(g *drills.Guard, m Metrics, sc drills.Scope, o Options) []string {
 		did = append(did, "request rate: "+g.RequestRateExpr)
 	}
 	if st := g.Statistical; st != nil {
-		e, t := Statistical(m, sc, o.RateWindow)
+		e, t := Statistical(m, sc)
 		if st.ErrorsExpr == "" {
 			st.ErrorsExpr = e
 			did = append(did, "statistical errors: "+e)

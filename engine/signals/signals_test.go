@@ -170,10 +170,10 @@ func TestGenerate(t *testing.T) {
 	require.Equal(t, `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{`+sel+`}[15s])))`, rules[1].Expr)
 	require.Equal(t, 1.0, rules[1].Threshold, "twice the default p99 SLO, in seconds")
 	require.Equal(t, `sum(rate(http_requests_total{`+sel+`}[1m]))`, RequestRate(m, scope, 0))
-	e, tot := Statistical(m, scope, 0)
+	e, tot := Statistical(m, scope)
 	rev := `namespace="shop",pod=~"cart-{{.Revision}}-[a-z0-9]{5}"`
-	require.Equal(t, `sum(increase(http_requests_total{`+rev+`,status=~"5.."}[1m]))`, e)
-	require.Equal(t, `sum(increase(http_requests_total{`+rev+`}[1m]))`, tot)
+	require.Equal(t, `sum(http_requests_total{`+rev+`,status=~"5.."})`, e, "cumulative: the test accumulates from the revision's first request")
+	require.Equal(t, `sum(http_requests_total{`+rev+`})`, tot)
 
 	g := Metrics{Convention: drills.ConventionGRPC, Requests: "grpc_server_handled_total", StatusLabel: "grpc_code", Errors: GRPCErrors}
 	rules = Rules(g, scope, Options{Window: 30 * time.Second, P99: 250 * time.Millisecond})
@@ -212,10 +212,14 @@ func TestForScrape(t *testing.T) {
 	on := true
 	g := drills.Guard{DefaultRules: &on, Statistical: &drills.Statistical{}}
 	Apply(&g, m, scope, o)
-	for _, x := range []string{g.Rules[0].Expr, g.Rules[1].Expr, g.RequestRateExpr, g.Statistical.ErrorsExpr, g.Statistical.TotalExpr} {
+	for _, x := range []string{g.Rules[0].Expr, g.Rules[1].Expr, g.RequestRateExpr} {
 		require.Contains(t, x, "[2m]", x)
 		require.NotContains(t, x, "[15s]", x)
 		require.NotContains(t, x, "[1m]", x)
+	}
+	for _, x := range []string{g.Statistical.ErrorsExpr, g.Statistical.TotalExpr} {
+		require.NotContains(t, x, "increase(", "the statistical counts are cumulative, with no window: %s", x)
+		require.NotContains(t, x, "[2m]", x)
 	}
 }
 
