@@ -22,6 +22,7 @@ const (
 	DefaultMinRequestRate     = 1.0
 	DefaultMaxHold            = 0.2
 	DefaultVerifyWindow       = 15 * time.Second
+	DefaultGoodAfter          = 2 * time.Minute
 	DefaultCooldown           = 30 * time.Second
 	DefaultMaxAttempts        = 3
 	DefaultSignalFor          = 5 * time.Second
@@ -198,6 +199,7 @@ func defaultGuard(g *Guard) {
 		defaultStrategy(&g.Strategies[i])
 	}
 	setDur(&g.VerifyWindow, DefaultVerifyWindow)
+	setDur(&g.GoodAfter, DefaultGoodAfter)
 	setDur(&g.Cooldown, DefaultCooldown)
 	if g.MaxAttempts == 0 {
 		g.MaxAttempts = DefaultMaxAttempts

@@ -51,6 +51,10 @@ type Guard struct {
 	// over rate(...[15s]) with for: 3s remembers a reverted release's
 	// errors for up to 18 s).
 	VerifyWindow *Duration `json:"verifyWindow,omitempty" yaml:"verifyWindow,omitempty"`
+	// GoodAfter is how long a revision must serve with no evidence of an
+	// anomaly before it counts as known good, the revision revert goes
+	// back to (default 2m).
+	GoodAfter *Duration `json:"goodAfter,omitempty" yaml:"goodAfter,omitempty"`
 	// Cooldown is the minimum time between two actions (default 30s).
 	Cooldown *Duration `json:"cooldown,omitempty" yaml:"cooldown,omitempty"`
 	// MaxAttempts caps actions per incident before handing over to a human

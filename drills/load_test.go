@@ -111,6 +111,7 @@ func TestInvalidDrills(t *testing.T) {
 		{"max-hold", 13, "spec.guard.maxHold", "fraction between 0 and 1"},
 		{"nothing-to-judge", 5, "spec", "nothing to judge: give spec.traffic, spec.slo.consistency or a PromQL SLO"},
 		{"rule-matrix", 12, "spec.guard.rules[0].expr", "range vector (matrix)"},
+		{"good-after-negative", 10, "spec.guard.goodAfter", "must not be negative"},
 	}
 	files, err := filepath.Glob("testdata/invalid-*.yaml")
 	require.NoError(t, err)

@@ -229,6 +229,7 @@ func validateGuard(e *errs, g *Guard) {
 		validateStrategy(e, p, s)
 	}
 	positive(e, "spec.guard.verifyWindow", g.VerifyWindow)
+	positive(e, "spec.guard.goodAfter", g.GoodAfter)
 	if g.MaxAttempts < 0 {
 		e.add("spec.guard.maxAttempts", "must be at least 1, got %d", g.MaxAttempts)
 	}

@@ -80,6 +80,7 @@ type Guard struct {
 	decider  Decider
 	esc      *Escalation
 	work     workloadTracker
+	good     *goodTracker
 	inc      *incident
 	evals    atomic.Int64
 	interval time.Duration
@@ -193,6 +194,7 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 	switch {
 	case g.client != nil && !rollout:
 		g.watch = NewWatch(g.client, target.Namespace, target.Name)
+		g.good = &goodTracker{client: g.client, goodAfter: policy.GoodAfter.Get(drills.DefaultGoodAfter)}
 	case g.client != nil && g.dyn != nil:
 		g.watch = NewRolloutWatch(g.client, g.dyn, target.Namespace, target.Name)
 	case rollout && g.client != nil && (policy.Kubernetes != nil || policy.Statistical != nil):
@@ -324,6 +326,9 @@ func (g *Guard) step(ctx context.Context, now time.Time) {
 		if snap, err = g.watch.Snapshot(); err != nil {
 			snap = nil
 		}
+	}
+	if _, err := g.good.observe(ctx, now, snap, g.inc == nil && len(obs.Evidence) == 0 && len(obs.Hold) == 0); err != nil {
+		g.log.Warn("engine cannot mark the revision known good", "error", err)
 	}
 	if g.inc == nil {
 		if len(obs.Evidence) == 0 {

@@ -232,9 +232,15 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 		return out, fmt.Errorf("revert: deployment %s/%s is paused; a paused deployment cannot be rolled back, resume it first with 'kubectl rollout resume': %w",
 			t.Namespace, t.Deployment, ErrRefused)
 	}
-	target, err := previousReplicaSet(dep.Name, all, r.toRevision, deploymentRevision)
-	if err != nil {
-		return out, fmt.Errorf("revert: deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+	// Without toRevision: the last known good revision, else the previous.
+	var target *appsv1.ReplicaSet
+	if r.toRevision == 0 {
+		target = lastKnownGood(all, fromRev)
+	}
+	if target == nil {
+		if target, err = previousReplicaSet(dep.Name, all, r.toRevision, deploymentRevision); err != nil {
+			return out, fmt.Errorf("revert: deployment %s/%s: %w", t.Namespace, t.Deployment, err)
+		}
 	}
 	toRev, _ := deploymentRevision(target)
 	out.FromVersion, out.ToVersion = strconv.FormatInt(fromRev, 10), strconv.FormatInt(toRev, 10)

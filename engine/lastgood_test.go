@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/firedrill/firedrill/drills"
+)
+
+func TestGoodTrackerMarksAfterGoodAfterClean(t *testing.T) {
+	ctx := context.Background()
+	rs := testReplicaSet("v1", 1, 4)
+	c := fake.NewClientset(testDeployment("v1", 1), rs)
+	g := &goodTracker{client: c, goodAfter: 2 * time.Minute}
+	snap := &Snapshot{New: rs}
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	marked := func() bool {
+		got, err := c.AppsV1().ReplicaSets(testNS).Get(ctx, rs.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		_, ok := got.Annotations[AnnotationKnownGood]
+		return ok
+	}
+	for _, step := range []struct {
+		at    time.Duration
+		clean bool
+		mark  bool
+	}{
+		{0, true, false},
+		{90 * time.Second, false, false}, // evidence: the clock starts over
+		{100 * time.Second, true, false},
+		{219 * time.Second, true, false},
+		{220 * time.Second, true, true},
+		{300 * time.Second, true, false}, // once
+	} {
+		did, err := g.observe(ctx, t0.Add(step.at), snap, step.clean)
+		require.NoError(t, err)
+		require.Equal(t, step.mark, did, "at %s", step.at)
+	}
+	require.True(t, marked())
+
+	// A nil tracker (no Kubernetes client) and a missing snapshot do nothing.
+	var none *goodTracker
+	did, err := none.observe(ctx, t0, snap, true)
+	require.NoError(t, err)
+	require.False(t, did)
+	did, err = g.observe(ctx, t0, nil, true)
+	require.NoError(t, err)
+	require.False(t, did)
+}
+
+// TestRevertTwoBadPushesEndsOnLastKnownGood: v1 served cleanly and was
+// marked; v2 and v3 were pushed one after the other and both are bad. The
+// revert goes back to v1, not to the previous revision v2.
+func TestRevertTwoBadPushesEndsOnLastKnownGood(t *testing.T) {
+	ctx := context.Background()
+	rs1 := testReplicaSet("v1", 1, 4)
+	c := fake.NewClientset(testDeployment("v1", 1), rs1)
+	g := &goodTracker{client: c, goodAfter: 2 * time.Minute}
+	t0 := time.Now()
+	for _, at := range []time.Duration{0, 2 * time.Minute} {
+		_, err := g.observe(ctx, t0.Add(at), &Snapshot{New: rs1}, true)
+		require.NoError(t, err)
+	}
+
+	// Two bad pushes: v2, then v3 before v2 was ever known good.
+	for _, rs := range []struct {
+		image string
+		rev   int64
+	}{{"v2", 2}, {"v3", 3}} {
+		_, err := c.AppsV1().ReplicaSets(testNS).Create(ctx, testReplicaSet(rs.image, rs.rev, 0), metav1.CreateOptions{})
+		require.NoError(t, err)
+		_, err = g.observe(ctx, t0.Add(3*time.Minute), &Snapshot{New: testReplicaSet(rs.image, rs.rev, 4)}, false)
+		require.NoError(t, err)
+	}
+	_, err := c.AppsV1().Deployments(testNS).Update(ctx, testDeployment("v3", 3), metav1.UpdateOptions{})
+	require.NoError(t, err)
+
+	out, err := NewRevert(c, &drills.RevertSettings{}).Act(ctx, testTarget, Decision{Action: ActionRollback})
+	require.NoError(t, err)
+	require.Equal(t, "3", out.FromVersion)
+	require.Equal(t, "1", out.ToVersion, out.Message)
+	require.Equal(t, "v1", image(getDeployment(t, c)))
+
+	// An explicit toRevision still wins.
+	c2 := fake.NewClientset(history()...)
+	rs, err := c2.AppsV1().ReplicaSets(testNS).Get(ctx, "payment-hv1", metav1.GetOptions{})
+	require.NoError(t, err)
+	rs.Annotations[AnnotationKnownGood] = "2026-01-01T00:00:00Z"
+	_, err = c2.AppsV1().ReplicaSets(testNS).Update(ctx, rs, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	out, err = NewRevert(c2, &drills.RevertSettings{ToRevision: 2}).Act(ctx, testTarget, Decision{Action: ActionRollback})
+	require.NoError(t, err)
+	require.Equal(t, "2", out.ToVersion)
+}
+
+func TestLastKnownGoodPicksNewestBelowCurrent(t *testing.T) {
+	mark := func(image string, rev int64) *appsv1.ReplicaSet {
+		rs := testReplicaSet(image, rev, 0)
+		rs.Annotations[AnnotationKnownGood] = "2026-01-01T00:00:00Z"
+		return rs
+	}
+	v1, v2, v3 := mark("v1", 1), testReplicaSet("v2", 2, 0), mark("v3", 3)
+	require.Equal(t, v1, lastKnownGood([]*appsv1.ReplicaSet{v1, v2, v3}, 3), "the current revision is not a target")
+	require.Equal(t, v3, lastKnownGood([]*appsv1.ReplicaSet{v3, v1, v2}, 4))
+	require.Nil(t, lastKnownGood([]*appsv1.ReplicaSet{v2}, 3))
+}
