@@ -59,6 +59,7 @@ func (g *goodTracker) observe(ctx context.Context, now time.Time, snap *Snapshot
 		return false, fmt.Errorf("last known good: %w", err)
 	}
 	if _, err := g.client.AppsV1().ReplicaSets(rs.Namespace).Patch(ctx, rs.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		g.cleanSince = now // try again after another goodAfter, not every evaluation
 		return false, fmt.Errorf("last known good: mark replica set %s/%s: %w", rs.Namespace, rs.Name, err)
 	}
 	g.marked = true

@@ -44,9 +44,23 @@ func TestGoodTrackerMarksAfterGoodAfterClean(t *testing.T) {
 	}
 	require.True(t, marked())
 
+	// A mark the API refuses is tried again after another goodAfter, not
+	// at every evaluation.
+	gone := testReplicaSet("v2", 2, 5)
+	denied := &goodTracker{client: fake.NewClientset(), goodAfter: time.Minute}
+	_, err := denied.observe(ctx, t0, &Snapshot{New: gone}, true)
+	require.NoError(t, err)
+	_, err = denied.observe(ctx, t0.Add(time.Minute), &Snapshot{New: gone}, true)
+	require.Error(t, err)
+	did, err := denied.observe(ctx, t0.Add(90*time.Second), &Snapshot{New: gone}, true)
+	require.NoError(t, err, "no retry before another goodAfter")
+	require.False(t, did)
+	_, err = denied.observe(ctx, t0.Add(2*time.Minute), &Snapshot{New: gone}, true)
+	require.Error(t, err, "retried after another goodAfter")
+
 	// A nil tracker (no Kubernetes client) and a missing snapshot do nothing.
 	var none *goodTracker
-	did, err := none.observe(ctx, t0, snap, true)
+	did, err = none.observe(ctx, t0, snap, true)
 	require.NoError(t, err)
 	require.False(t, did)
 	did, err = g.observe(ctx, t0, nil, true)
