@@ -14,10 +14,33 @@ import (
 )
 
 // AnnotationKnownGood marks a ReplicaSet whose revision served within SLO
-// (no evidence of an anomaly) for at least the guard's goodAfter; its value
-// is the time it was marked (RFC 3339). Revert goes back to the newest
-// such revision older than the current one.
+// (no evidence of an anomaly) for at least the guard's goodAfter. Revert
+// goes back to the newest such revision older than the current one.
+//
+// Its value is a JSON object naming the ReplicaSet it was written on and
+// when ({"replicaSet": "payment-6d4f", "at": "2026-12-07T14:00:00Z"}): a
+// mark copied elsewhere (revert copies a ReplicaSet's annotations onto the
+// Deployment, and the Deployment controller copies the Deployment's onto
+// every ReplicaSet it creates) names another ReplicaSet and counts for
+// nothing, so a new, unproven revision never inherits its parent's mark.
 const AnnotationKnownGood = "firedrill.dev/known-good"
+
+// knownGoodMark is the value of AnnotationKnownGood.
+type knownGoodMark struct {
+	ReplicaSet string    `json:"replicaSet"`
+	At         time.Time `json:"at"`
+}
+
+// knownGood reports whether rs carries a known-good mark written on rs
+// itself.
+func knownGood(rs *appsv1.ReplicaSet) bool {
+	raw, ok := rs.Annotations[AnnotationKnownGood]
+	if !ok {
+		return false
+	}
+	var m knownGoodMark
+	return json.Unmarshal([]byte(raw), &m) == nil && m.ReplicaSet == rs.Name
+}
 
 // goodTracker marks the Deployment's newest ReplicaSet known-good once it
 // has served with no evidence for goodAfter. The mark lives on the
@@ -40,8 +63,7 @@ func (g *goodTracker) observe(ctx context.Context, now time.Time, snap *Snapshot
 	}
 	rs := snap.New
 	if rs.Name != g.replicaSet {
-		_, already := rs.Annotations[AnnotationKnownGood]
-		g.replicaSet, g.cleanSince, g.marked = rs.Name, time.Time{}, already
+		g.replicaSet, g.cleanSince, g.marked = rs.Name, time.Time{}, knownGood(rs)
 	}
 	if !clean {
 		g.cleanSince = time.Time{}
@@ -53,8 +75,12 @@ func (g *goodTracker) observe(ctx context.Context, now time.Time, snap *Snapshot
 	if g.marked || now.Sub(g.cleanSince) < g.goodAfter {
 		return false, nil
 	}
+	mark, err := json.Marshal(knownGoodMark{ReplicaSet: rs.Name, At: now.UTC().Truncate(time.Second)})
+	if err != nil {
+		return false, fmt.Errorf("last known good: %w", err)
+	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-		AnnotationKnownGood: now.UTC().Format(time.RFC3339)}}})
+		AnnotationKnownGood: string(mark)}}})
 	if err != nil {
 		return false, fmt.Errorf("last known good: %w", err)
 	}
@@ -66,15 +92,15 @@ func (g *goodTracker) observe(ctx context.Context, now time.Time, snap *Snapshot
 	return true, nil
 }
 
-// lastKnownGood is the newest ReplicaSet marked known-good whose revision
-// is below current, or nil.
+// lastKnownGood is the newest ReplicaSet marked known-good (a mark written
+// on itself) whose revision is below current, or nil.
 func lastKnownGood(all []*appsv1.ReplicaSet, current int64) *appsv1.ReplicaSet {
 	var (
 		best    *appsv1.ReplicaSet
 		bestRev int64 = -1
 	)
 	for _, rs := range all {
-		if _, ok := rs.Annotations[AnnotationKnownGood]; !ok {
+		if !knownGood(rs) {
 			continue
 		}
 		v, err := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64)

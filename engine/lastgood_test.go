@@ -105,7 +105,7 @@ func TestRevertTwoBadPushesEndsOnLastKnownGood(t *testing.T) {
 	c2 := fake.NewClientset(history()...)
 	rs, err := c2.AppsV1().ReplicaSets(testNS).Get(ctx, "payment-hv1", metav1.GetOptions{})
 	require.NoError(t, err)
-	rs.Annotations[AnnotationKnownGood] = "2026-01-01T00:00:00Z"
+	rs.Annotations[AnnotationKnownGood] = markOf(rs.Name)
 	_, err = c2.AppsV1().ReplicaSets(testNS).Update(ctx, rs, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	out, err = NewRevert(c2, &drills.RevertSettings{ToRevision: 2}).Act(ctx, testTarget, Decision{Action: ActionRollback})
@@ -116,11 +116,52 @@ func TestRevertTwoBadPushesEndsOnLastKnownGood(t *testing.T) {
 func TestLastKnownGoodPicksNewestBelowCurrent(t *testing.T) {
 	mark := func(image string, rev int64) *appsv1.ReplicaSet {
 		rs := testReplicaSet(image, rev, 0)
-		rs.Annotations[AnnotationKnownGood] = "2026-01-01T00:00:00Z"
+		rs.Annotations[AnnotationKnownGood] = markOf(rs.Name)
 		return rs
 	}
 	v1, v2, v3 := mark("v1", 1), testReplicaSet("v2", 2, 0), mark("v3", 3)
 	require.Equal(t, v1, lastKnownGood([]*appsv1.ReplicaSet{v1, v2, v3}, 3), "the current revision is not a target")
 	require.Equal(t, v3, lastKnownGood([]*appsv1.ReplicaSet{v3, v1, v2}, 4))
 	require.Nil(t, lastKnownGood([]*appsv1.ReplicaSet{v2}, 3))
+}
+
+// markOf is the known-good mark of the ReplicaSet named name.
+func markOf(name string) string {
+	return `{"replicaSet":"` + name + `","at":"2026-01-01T00:00:00Z"}`
+}
+
+// TestKnownGoodMarkDoesNotTravel: a mark copied to another ReplicaSet (the
+// Deployment controller copies the Deployment's annotations, and revert
+// used to copy a ReplicaSet's onto the Deployment) counts for nothing, and
+// revert no longer copies it onto the Deployment.
+func TestKnownGoodMarkDoesNotTravel(t *testing.T) {
+	v1, v2, v3 := testReplicaSet("v1", 1, 0), testReplicaSet("v2", 2, 0), testReplicaSet("v3", 3, 0)
+	v1.Annotations[AnnotationKnownGood] = markOf(v1.Name)
+	v2.Annotations[AnnotationKnownGood] = markOf(v1.Name) // inherited
+	v3.Annotations[AnnotationKnownGood] = "2026-01-01T00:00:00Z"
+	require.Equal(t, v1, lastKnownGood([]*appsv1.ReplicaSet{v1, v2, v3}, 4))
+	require.False(t, knownGood(v2))
+	require.False(t, knownGood(v3))
+
+	// The tracker marks a ReplicaSet whose inherited mark is not its own.
+	ctx := context.Background()
+	c := fake.NewClientset(testDeployment("v2", 2), v2)
+	g := &goodTracker{client: c, goodAfter: time.Minute}
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, at := range []time.Duration{0, time.Minute} {
+		_, err := g.observe(ctx, t0.Add(at), &Snapshot{New: v2}, true)
+		require.NoError(t, err)
+	}
+	got, err := c.AppsV1().ReplicaSets(testNS).Get(ctx, v2.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.True(t, knownGood(got), "marked on its own: %s", got.Annotations[AnnotationKnownGood])
+
+	// Revert to the marked v1 leaves the mark off the Deployment.
+	c = fake.NewClientset(testDeployment("v3", 3), v1, testReplicaSet("v3", 3, 4))
+	out, err := NewRevert(c, &drills.RevertSettings{}).Act(ctx, testTarget, Decision{Action: ActionRollback})
+	require.NoError(t, err)
+	require.Equal(t, "1", out.ToVersion, out.Message)
+	dep := getDeployment(t, c)
+	require.Equal(t, "v1", image(dep))
+	require.NotContains(t, dep.Annotations, AnnotationKnownGood)
 }

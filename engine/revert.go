@@ -259,7 +259,9 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 		}
 	}
 	for k, v := range target.Annotations {
-		if !kubectlAnnotationsToSkip[k] {
+		// The known-good mark belongs to the ReplicaSet: on the Deployment
+		// the controller would copy it to every new ReplicaSet.
+		if !kubectlAnnotationsToSkip[k] && k != AnnotationKnownGood {
 			annotations[k] = v
 		}
 	}
