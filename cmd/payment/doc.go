@@ -9,6 +9,7 @@
 //
 //	payment:v1          good     healthy
 //	payment:v2-buggy    buggy    PAYMENT_FAULT_RATE (default 0.05) of ledger requests answer 500
+//	payment:v2-flaky    buggy    the same at PAYMENT_FAULT_RATE 0.03 (the stack's tag): a 3 % release
 //	payment:v2-slow     slow     ledger requests wait PAYMENT_SLOW_DELAY (default 1500ms), so p99 > 1 s
 //	payment:v2-crash    crash    never ready; exit(1) after PAYMENT_CRASH_AFTER (default 3s) → CrashLoopBackOff
 //	payment:v2-corrupt  corrupt  PAYMENT_FAULT_RATE (default 0.1) of transfers debit without crediting
