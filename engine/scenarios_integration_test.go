@@ -44,6 +44,13 @@ type scenario struct {
 // guards stop first, then traffic, then payment:v1 is restored).
 func newScenario(t *testing.T, timeout time.Duration) *scenario {
 	t.Helper()
+	return newScenarioOf(t, timeout, "bad-image.yaml")
+}
+
+// newScenarioOf is newScenario with the drill of drills/examples/file: its
+// traffic and its guard, completed as firedrill run's preflight does.
+func newScenarioOf(t *testing.T, timeout time.Duration, file string) *scenario {
+	t.Helper()
 	st := shared.Stack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
@@ -56,7 +63,7 @@ func newScenario(t *testing.T, timeout time.Duration) *scenario {
 	require.NoError(t, err)
 	prom := promv1.NewAPI(pc)
 
-	ds, err := drills.LoadFile(filepath.Join("..", "drills", "examples", "bad-image.yaml"))
+	ds, err := drills.LoadFile(filepath.Join("..", "drills", "examples", file))
 	require.NoError(t, err)
 	d := ds[0]
 
@@ -105,6 +112,7 @@ func newScenario(t *testing.T, timeout time.Duration) *scenario {
 		o.P99 = p.Duration
 	}
 	signals.Apply(d.Spec.Guard, m, sc, o)
+	require.NoError(t, d.ExpandScope())
 
 	return &scenario{t: t, ctx: ctx, cs: cs, prom: prom, drill: d}
 }
