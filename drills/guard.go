@@ -244,9 +244,11 @@ type Strategy struct {
 
 // RevertSettings configure the revert strategy (kubectl rollout undo).
 type RevertSettings struct {
-	// ToRevision is the revision to go back to; 0 (default) means the
-	// previous one.
-	ToRevision int64 `json:"toRevision,omitempty" yaml:"toRevision,omitempty" jsonschema:"minimum=0"`
+	// ToRevision is the revision to go back to: lastKnownGood (default,
+	// also 0) is the newest older revision the engine marked known good,
+	// else the previous one; previous is the one before the current, as
+	// kubectl rollout undo does; a number is that revision.
+	ToRevision Revision `json:"toRevision,omitempty" yaml:"toRevision,omitempty"`
 	// Timeout for the rollout back to complete (default 2m).
 	Timeout *Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// Surge is the Deployment's maxSurge while it rolls back (a count such

@@ -1,6 +1,7 @@
 package drills
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestExamplesValidate(t *testing.T) {
@@ -403,4 +405,63 @@ spec:
 	// The same guard on a Deployment is fine.
 	_, err = Load("deployment.yaml", []byte(strings.Replace(src, "    kind: Rollout\n", "", 1)))
 	require.NoError(t, err)
+}
+
+func TestRevertToRevision(t *testing.T) {
+	const src = `apiVersion: firedrill.dev/v1alpha1
+kind: Drill
+metadata:
+  name: r
+spec:
+  target:
+    namespace: demo
+    name: payment
+  guard:
+    strategies:
+      - name: revert
+        revert:
+          toRevision: TO
+  traffic:
+    requests:
+      - path: /
+  faults:
+    - type: pod-kill
+`
+	for _, tt := range []struct {
+		to   string
+		want Revision
+		msg  string // "" when the drill loads
+	}{
+		{"lastKnownGood", RevisionLastKnownGood, ""},
+		{"0", RevisionLastKnownGood, ""},
+		{"previous", RevisionPrevious, ""},
+		{"7", 7, ""},
+		{`"7"`, 7, ""},
+		{"lastGood", 0, `r.yaml:13: spec.guard.strategies[0].revert.toRevision: invalid revision "lastGood": want a revision number (1 and up), lastKnownGood or previous`},
+		{"-1", 0, `invalid revision "-1"`},
+		{"[1]", 0, "cannot unmarshal a list into a revision"},
+	} {
+		t.Run(tt.to, func(t *testing.T) {
+			ds, err := Load("r.yaml", []byte(strings.Replace(src, "TO", tt.to, 1)))
+			if tt.msg != "" {
+				require.ErrorContains(t, err, tt.msg)
+				return
+			}
+			require.NoError(t, err)
+			got := ds[0].Spec.Guard.Strategies[0].Revert.ToRevision
+			require.Equal(t, tt.want, got)
+
+			// It reads back as it was meant, in JSON and in YAML.
+			b, err := json.Marshal(got)
+			require.NoError(t, err)
+			var back Revision
+			require.NoError(t, json.Unmarshal(b, &back), "%s", b)
+			require.Equal(t, got, back, "%s", b)
+			y, err := yaml.Marshal(RevertSettings{ToRevision: got})
+			require.NoError(t, err)
+			var rs RevertSettings
+			require.NoError(t, yaml.Unmarshal(y, &rs), "%s", y)
+			require.Equal(t, got, rs.ToRevision, "%s", y)
+		})
+	}
 }

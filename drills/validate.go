@@ -273,8 +273,8 @@ func validateStrategy(e *errs, p string, s *Strategy) {
 	switch s.Name {
 	case StrategyRevert:
 		if s.Revert != nil {
-			if s.Revert.ToRevision < 0 {
-				e.add(p+".revert.toRevision", "must not be negative, got %d", s.Revert.ToRevision)
+			if s.Revert.ToRevision < RevisionPrevious {
+				e.add(p+".revert.toRevision", "must be a revision number, %s or %s, got %d", RevisionLastKnownGood, RevisionPrevious, int64(s.Revert.ToRevision))
 			}
 			positive(e, p+".revert.timeout", s.Revert.Timeout)
 			if sg := s.Revert.Surge; sg != "" && !surgeRE.MatchString(sg) {

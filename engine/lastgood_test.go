@@ -165,3 +165,23 @@ func TestKnownGoodMarkDoesNotTravel(t *testing.T) {
 	require.Equal(t, "v1", image(dep))
 	require.NotContains(t, dep.Annotations, AnnotationKnownGood)
 }
+
+// TestRevertToRevisionWords: lastKnownGood (the default) goes to the marked
+// v1, previous to v2 as kubectl rollout undo does.
+func TestRevertToRevisionWords(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		to   drills.Revision
+		want string
+	}{{drills.RevisionLastKnownGood, "1"}, {drills.RevisionPrevious, "2"}, {2, "2"}} {
+		c := fake.NewClientset(history()...)
+		rs, err := c.AppsV1().ReplicaSets(testNS).Get(ctx, "payment-hv1", metav1.GetOptions{})
+		require.NoError(t, err)
+		rs.Annotations[AnnotationKnownGood] = markOf(rs.Name)
+		_, err = c.AppsV1().ReplicaSets(testNS).Update(ctx, rs, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		out, err := NewRevert(c, &drills.RevertSettings{ToRevision: tt.to}).Act(ctx, testTarget, Decision{Action: ActionRollback})
+		require.NoError(t, err, tt.to.String())
+		require.Equal(t, tt.want, out.ToVersion, "toRevision %s: %s", tt.to, out.Message)
+	}
+}

@@ -43,7 +43,7 @@ import (
 // crash) they are put back, unless someone changed the strategy since.
 type Revert struct {
 	client       kubernetes.Interface
-	toRevision   int64
+	toRevision   drills.Revision
 	timeout      time.Duration
 	pollInterval time.Duration
 	surge        *intstr.IntOrString
@@ -205,8 +205,8 @@ func surgeString(ru *appsv1.RollingUpdateDeployment) string {
 // undo is the revert itself, without waiting for the rollout.
 func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 	out := Outcome{Strategy: drills.StrategyRevert}
-	if r.toRevision < 0 {
-		return out, fmt.Errorf("revert: unable to find specified revision %d in history: %w", r.toRevision, ErrRefused)
+	if r.toRevision < drills.RevisionPrevious {
+		return out, fmt.Errorf("revert: unable to find specified revision %d in history: %w", int64(r.toRevision), ErrRefused)
 	}
 	deps := r.client.AppsV1().Deployments(t.Namespace)
 	dep, err := deps.Get(ctx, t.Deployment, metav1.GetOptions{})
@@ -232,13 +232,14 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 		return out, fmt.Errorf("revert: deployment %s/%s is paused; a paused deployment cannot be rolled back, resume it first with 'kubectl rollout resume': %w",
 			t.Namespace, t.Deployment, ErrRefused)
 	}
-	// Without toRevision: the last known good revision, else the previous.
+	// toRevision lastKnownGood (the default): the last known good
+	// revision, else the previous; previous: the previous.
 	var target *appsv1.ReplicaSet
-	if r.toRevision == 0 {
+	if r.toRevision == drills.RevisionLastKnownGood {
 		target = lastKnownGood(all, fromRev)
 	}
 	if target == nil {
-		if target, err = previousReplicaSet(dep.Name, all, r.toRevision, deploymentRevision); err != nil {
+		if target, err = previousReplicaSet(dep.Name, all, r.toRevision.Number(), deploymentRevision); err != nil {
 			return out, fmt.Errorf("revert: deployment %s/%s: %w", t.Namespace, t.Deployment, err)
 		}
 	}

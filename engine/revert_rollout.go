@@ -43,8 +43,8 @@ func (r *Revert) revertRollout(ctx context.Context, t Target) (Outcome, error) {
 	if r.dyn == nil {
 		return out, fmt.Errorf("revert: %s/%s is an Argo Rollout and the engine has no dynamic client: %w", t.Namespace, t.Deployment, ErrRefused)
 	}
-	if r.toRevision < 0 {
-		return out, fmt.Errorf("revert: unable to find specified revision %d in history: %w", r.toRevision, ErrRefused)
+	if r.toRevision < drills.RevisionPrevious {
+		return out, fmt.Errorf("revert: unable to find specified revision %d in history: %w", int64(r.toRevision), ErrRefused)
 	}
 	ri := r.dyn.Resource(rolloutGVR).Namespace(t.Namespace)
 	ro, err := ri.Get(ctx, t.Deployment, metav1.GetOptions{})
@@ -71,7 +71,7 @@ func (r *Revert) revertRollout(ctx context.Context, t Target) (Outcome, error) {
 		fmt.Sprintf("Rollout %s/%s", t.Namespace, t.Deployment)); ok {
 		return done, nil
 	}
-	target, err := previousReplicaSet(ro.GetName(), all, r.toRevision, rolloutRevision)
+	target, err := previousReplicaSet(ro.GetName(), all, r.toRevision.Number(), rolloutRevision)
 	if err != nil {
 		return out, fmt.Errorf("revert: Rollout %s/%s: %w", t.Namespace, t.Deployment, err)
 	}

@@ -240,7 +240,7 @@ func TestRevertMatchesKubectl(t *testing.T) {
 	ctx := context.Background()
 	for _, to := range []int64{0, 1, 2} {
 		ours := fake.NewClientset(history()...)
-		_, err := NewRevert(ours, &drills.RevertSettings{ToRevision: to}).Act(ctx, testTarget, Decision{})
+		_, err := NewRevert(ours, &drills.RevertSettings{ToRevision: drills.Revision(to)}).Act(ctx, testTarget, Decision{})
 		require.NoError(t, err)
 
 		theirs := fake.NewClientset(history()...)
