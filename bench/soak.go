@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -87,7 +88,10 @@ type SoakEvent struct {
 	Score    float64   `json:"score,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Evidence []string  `json:"evidence,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// EvidenceKinds are the kinds (rule, kubernetes, sequential) of the
+	// evidence behind a detection or a decision.
+	EvidenceKinds []string `json:"evidenceKinds,omitempty"`
+	Error         string   `json:"error,omitempty"`
 }
 
 // Line prefixes of the guard process's output.
@@ -172,6 +176,15 @@ func soakEvent(e engine.Event) SoakEvent {
 	for _, ev := range e.Evidence {
 		s.Evidence = append(s.Evidence, ev.Source)
 	}
+	evidence := e.Evidence
+	if e.Kind == engine.EventDecision && e.Decision != nil {
+		evidence = e.Decision.Evidence
+	}
+	for _, ev := range evidence {
+		if !slices.Contains(s.EvidenceKinds, string(ev.Kind)) {
+			s.EvidenceKinds = append(s.EvidenceKinds, string(ev.Kind))
+		}
+	}
 	if e.Err != nil {
 		s.Error = e.Err.Error()
 	}
@@ -207,20 +220,29 @@ func ParseGuardOutput(r io.Reader) ([]SoakEvent, int64, error) {
 	return events, evals, nil
 }
 
-// CountSoak counts the soak's detections, decisions and actions, and its
+// CountSoak counts the soak's detections, decisions and actions, its
 // false rollbacks: the incidents in which the engine decided to roll back
 // (fully or partially) or acted with a strategy other than handing over to
-// a human. On a healthy workload every one of them is false.
+// a human, and its sequential false alarms: the incidents whose evidence,
+// at the detection or at a decision, included the sequential test. On a
+// healthy workload every one of them is false, and every detection is a
+// false alarm.
 func CountSoak(s *Soak, events []SoakEvent) {
 	s.Events = events
-	s.Detections, s.Decisions, s.Actions, s.FalseRollbacks = 0, 0, 0, 0
-	rolled := map[string]bool{}
+	s.Detections, s.Decisions, s.Actions, s.FalseRollbacks, s.SequentialFalseAlarms = 0, 0, 0, 0, 0
+	rolled, sequential := map[string]bool{}, map[string]bool{}
 	for _, e := range events {
 		switch engine.EventKind(e.Kind) {
 		case engine.EventDetection:
 			s.Detections++
+			if slices.Contains(e.EvidenceKinds, string(engine.EvidenceSequential)) {
+				sequential[e.Incident] = true
+			}
 		case engine.EventDecision:
 			s.Decisions++
+			if slices.Contains(e.EvidenceKinds, string(engine.EvidenceSequential)) {
+				sequential[e.Incident] = true
+			}
 			if e.Action == string(engine.ActionRollback) || e.Action == string(engine.ActionPartialRollback) {
 				rolled[e.Incident] = true
 			}
@@ -232,4 +254,5 @@ func CountSoak(s *Soak, events []SoakEvent) {
 		}
 	}
 	s.FalseRollbacks = len(rolled)
+	s.SequentialFalseAlarms = len(sequential)
 }
