@@ -8,7 +8,10 @@
 # _out/bench/results.json, results.md and argo.json, its log to
 # _out/bench/scenarios.txt. Knobs: BENCH_RUNS (bad-image pushes, default 20),
 # BENCH_SCENARIO_RUNS (runs of each other drill, default 2), BENCH_SOAK (the
-# healthy soak, default 10m), BENCH_FAST_RUNS (pushes under the bench-only
+# healthy soak, default 10m; 0 skips it), BENCH_SOAK_REVISION (the soak rolls
+# its workload to a fresh revision this often, so that the per-revision
+# sequential test's false alarms per revision-hour cover several revisions;
+# default 2m, 0 keeps one revision), BENCH_FAST_RUNS (pushes under the bench-only
 # fast guard, bench/testdata/bad-image-fast.yaml, ~50 s each; default 0, so
 # that the whole target stays under 30 minutes on 2 cores; with it on, the
 # soak guards with that policy too), BENCH_ARGO (all | fastest | off; default
@@ -33,7 +36,7 @@ if [[ $(id -u) -eq 0 ]]; then
 	if [[ ${BENCH_ARGO:-all} != off ]]; then
 		hack/build-argo-rollouts.sh >/dev/null
 	fi
-	echo "==> rollback engine on the local cluster: bad image x${BENCH_RUNS:-20} (+${BENCH_FAST_RUNS:-0} under the fast guard), healthy soak ${BENCH_SOAK:-10m}, other drills x${BENCH_SCENARIO_RUNS:-2}, Argo Rollouts (${BENCH_ARGO:-all}) side by side"
+	echo "==> rollback engine on the local cluster: bad image x${BENCH_RUNS:-20} (+${BENCH_FAST_RUNS:-0} under the fast guard), healthy soak ${BENCH_SOAK:-10m} (a fresh revision every ${BENCH_SOAK_REVISION:-2m}), other drills x${BENCH_SCENARIO_RUNS:-2}, Argo Rollouts (${BENCH_ARGO:-all}) side by side"
 	FIREDRILL_BENCH=1 BENCH_FAST_RUNS=${BENCH_FAST_RUNS:-0} FIREDRILL_REQUIRE_INTEGRATION=1 \
 		go test -count=1 -timeout 45m -parallel 4 -run '^TestBenchSuite$' -v ./bench | tee _out/bench/scenarios.txt
 	echo "==> every shipped drill against a Prometheus that scrapes every 15 s"
