@@ -214,9 +214,11 @@ type SequentialRun struct {
 	// miss); Evidence names that evidence.
 	DetectionSeconds *float64 `json:"detection_s"`
 	Evidence         string   `json:"evidence,omitempty"`
-	// Strategy is the strategy the guard acted with; ActionSeconds and
-	// RecoverySeconds are the push to its action and to the start of the
-	// recovery it verified.
+	// Strategy is the strategy the guard acted with first; ActionSeconds
+	// is the push to the end of that action (a revert ends when its
+	// rollout is done) and RecoverySeconds the push to the start of the
+	// recovery the guard verified (every signal clear for its verify
+	// window).
 	Strategy        string   `json:"strategy,omitempty"`
 	ActionSeconds   *float64 `json:"action_s,omitempty"`
 	RecoverySeconds *float64 `json:"recovery_s,omitempty"`

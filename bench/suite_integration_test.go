@@ -60,6 +60,7 @@ var outDir = filepath.Join("..", "_out", "bench")
 
 type suiteConfig struct {
 	runs, scenarioRuns, fastRuns int
+	seqRuns                      int
 	soak, soakRevision           time.Duration
 	argo                         []bench.ArgoSetting
 	settings                     map[string]string
@@ -87,7 +88,7 @@ func readSuiteConfig(t *testing.T) suiteConfig {
 		require.GreaterOrEqual(t, d, time.Duration(0), name)
 		return d
 	}
-	c := suiteConfig{runs: atoi(EnvRuns, 20), scenarioRuns: atoi(EnvScenarioRuns, 2), fastRuns: atoi(EnvFastRuns, 0),
+	c := suiteConfig{runs: atoi(EnvRuns, 20), scenarioRuns: atoi(EnvScenarioRuns, 2), fastRuns: atoi(EnvFastRuns, 0), seqRuns: atoi(EnvSeqRuns, 5),
 		soak: dur(EnvSoak, 10*time.Minute), soakRevision: dur(EnvSoakRevision, 2*time.Minute)}
 	argo := os.Getenv(EnvArgo)
 	switch argo {
@@ -102,7 +103,7 @@ func readSuiteConfig(t *testing.T) suiteConfig {
 	}
 	c.settings = map[string]string{
 		EnvRuns: strconv.Itoa(c.runs), EnvScenarioRuns: strconv.Itoa(c.scenarioRuns), EnvFastRuns: strconv.Itoa(c.fastRuns),
-		EnvSoak: c.soak.String(), EnvSoakRevision: c.soakRevision.String(), EnvArgo: argo,
+		EnvSoak: c.soak.String(), EnvSoakRevision: c.soakRevision.String(), EnvArgo: argo, EnvSeqRuns: strconv.Itoa(c.seqRuns),
 	}
 	return c
 }
@@ -184,7 +185,7 @@ func (c *collector) flush(t *testing.T) {
 	}
 	r.Finished = time.Now().UTC()
 	r.WallSeconds = r.Finished.Sub(r.Started).Seconds()
-	p := bench.Between("benchmark test process: the runner and the in-process engine of every drill, the traffic generators (drills at 50 requests/s, soak and Argo at 50 requests/s each) and the Argo Rollouts poller", c.start, bench.SelfUsage())
+	p := bench.Between("benchmark test process: the runner and the in-process engine of every drill, the traffic generators (drills, soak, sequential part and Argo at 50 requests/s each), the sequential part's in-process engine and the Argo Rollouts poller", c.start, bench.SelfUsage())
 	r.Process = &p
 	c.last = r
 	if err := r.Write(outDir); err != nil {
@@ -233,10 +234,11 @@ func TestBenchSuite(t *testing.T) {
 		Settings:   cfg.settings,
 		Sequential: &bench.Sequential{Test: "the statistical block of drills/examples/bad-image.yaml: " + bench.DescribeTest(policy.Spec.Guard.Statistical)},
 		Notes: []string{
-			"The drills, the healthy soak and Argo Rollouts run at the same time on one local cluster, each on its own workload (Deployment payment, Deployment payment-soak, Rollout payment-argo; one PostgreSQL ledger and one Prometheus). They compete for the machine's 2 cores: the figures are under that contention, not on an idle machine.",
+			"The drills, the healthy soak, the sequential part and Argo Rollouts run at the same time on one local cluster, each on its own workload (Deployment payment, Deployment payment-soak, Deployment payment-seq, Rollout payment-argo; one PostgreSQL ledger and one Prometheus). They compete for the machine's 2 cores: the figures are under that contention, not on an idle machine.",
 			"So that the concurrent workloads do not enter each other's rules, the benchmark adds app=\"<workload>\" to every series selector of the guard rules (and of the low-traffic guard's request-rate query); the shipped rules sum over every series in Prometheus. Everything else is the shipped drill file as it is.",
 			"Argo Rollouts and firedrill differ in exposure and in the MTTR they can observe: Argo's Rollout (deploy/argo) is a canary, one of five pods and so a fifth of its traffic on the bad image until the analysis fails and the Rollout aborts; firedrill's target is a plain Deployment whose rolling update (maxSurge 1) moves every pod to the bad image until the engine reverts it. MTTD is the push to the detection on both sides. Argo's MTTR is the push to the stable ReplicaSet serving alone with the Rollout's 15 s 5xx ratio in Prometheus under 1 % (a fifth of the traffic at 10 % errors rarely lifts it over 1 %); firedrill's is the push to the start of the stretch in which the clients' 10 s SLO window held under 1 % errors for 15 s.",
 			"The healthy soak rolls payment-soak to a fresh revision (a pod-template annotation, the same 0.5 % noise) every " + EnvSoakRevision + ", so that the guard's per-revision sequential test starts over on several revisions; its false alarms per revision-hour count each revision from its push to the next push, within the time the engine guarded.",
+			"The sequential part measures the guard's per-revision sequential test alone: an in-process engine guards payment-seq (a copy of payment failing 0.5 % of requests, 2 replicas, 50 requests/s) with only the bad-image drill's statistical block and strategies (no rules, no Kubernetes signals; the errors and total expressions generated from payment-seq's metrics for its pods), so that every detection is the test's. Each run rolls a fresh clean revision, lets it serve " + strconv.Itoa(seqBaselineRequests) + " requests (the test's baseline is the previous revision's observed error rate, floored at a tenth of detectErrorRate), pushes a revision failing 2 % or 5 % of requests (PAYMENT_FAULT_RATE) and times the push to the guard's detection, then waits for the revert and the recovery the guard verifies. The rates alternate. 2 % is below the test's detectErrorRate of 5 %: the SPRT between 0.5 % and 5 % gains almost nothing per request at 2 %, so its detection there is a random walk that may take minutes or miss.",
 			"Before each bad-image push the benchmark rolls payment:v1 to a fresh revision (a pod-template annotation), so that every push creates a new ReplicaSet as a new release would: pushing the same image again would reuse the previous push's ReplicaSet, whose errors from a minute earlier are still in the statistical detector's 1 m window and would make detection look faster than it is.",
 		},
 	}
@@ -250,6 +252,10 @@ func TestBenchSuite(t *testing.T) {
 		t.Run("soak", func(t *testing.T) {
 			t.Parallel()
 			runSoak(t, c, cfg, st, cs)
+		})
+		t.Run("sequential", func(t *testing.T) {
+			t.Parallel()
+			runSequential(t, c, cfg, st, cs)
 		})
 		if len(cfg.argo) > 0 {
 			t.Run("argo", func(t *testing.T) {
