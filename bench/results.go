@@ -27,6 +27,9 @@ type Results struct {
 	Scenarios []Scenario `json:"scenarios"`
 	// Soaks are the healthy soak in detail, one per guard policy soaked.
 	Soaks []Soak `json:"soaks,omitempty"`
+	// Sequential is the guard's sequential test on its own: false alarms
+	// per revision-hour on the soak and detection time by error rate.
+	Sequential *Sequential `json:"sequential,omitempty"`
 	// Engine is the engine's CPU and memory, one per soaked policy, each
 	// guard alone in its own process.
 	Engine []Resources `json:"engine,omitempty"`
@@ -63,13 +66,22 @@ type Soak struct {
 	PromErrorRatio float64 `json:"promErrorRatio"`
 	// Evaluations is how many times the engine evaluated its signals.
 	Evaluations int64 `json:"evaluations"`
-	// Detections, Decisions and Actions count the engine's events;
-	// FalseRollbacks counts the decisions to roll back (fully or
-	// partially) and the actions other than handing over to a human.
-	Detections     int `json:"detections"`
-	Decisions      int `json:"decisions"`
-	Actions        int `json:"actions"`
-	FalseRollbacks int `json:"false_rollbacks"`
+	// Detections, Decisions and Actions count the engine's events (every
+	// detection is a false alarm); FalseRollbacks counts the decisions to
+	// roll back (fully or partially) and the actions other than handing
+	// over to a human; SequentialFalseAlarms counts the incidents whose
+	// evidence included the sequential test.
+	Detections            int `json:"detections"`
+	Decisions             int `json:"decisions"`
+	Actions               int `json:"actions"`
+	FalseRollbacks        int `json:"false_rollbacks"`
+	SequentialFalseAlarms int `json:"sequentialFalseAlarms"`
+	// RevisionPeriodSeconds is how often the soak rolled the workload to a
+	// fresh revision (0: never); Revisions are the revisions live under
+	// the guard and RevisionHours their summed exposure (SetRevisions).
+	RevisionPeriodSeconds float64    `json:"revisionPeriod_s,omitempty"`
+	Revisions             []Revision `json:"revisions,omitempty"`
+	RevisionHours         float64    `json:"revisionHours,omitempty"`
 	// Events are the engine's events, as the guard process printed them.
 	Events []SoakEvent `json:"events,omitempty"`
 }
@@ -213,6 +225,12 @@ func (r *Results) Markdown(w io.Writer) error {
 		p("The engine (guard policy of `%s`, rules scoped to the soak's pods) guarded `%s` for %s while it failed %.1f %% of requests on purpose: the traffic generator saw %d errors in %d requests (%.2f %%), Prometheus a 5xx ratio of %.2f %%. The engine evaluated its signals %d times and raised %d detections, %d decisions and %d actions: **%d false rollbacks**.\n",
 			s.Policy, s.Workload, time.Duration(s.Seconds*float64(time.Second)).Round(time.Second), 100*s.NoiseRate,
 			s.Errors, s.Requests, 100*s.ErrorRate, 100*s.PromErrorRatio, s.Evaluations, s.Detections, s.Decisions, s.Actions, s.FalseRollbacks)
+		if len(s.Revisions) > 0 {
+			p("\n%s\n", soakRevisions(s))
+		}
+	}
+	if q := r.Sequential; q != nil {
+		sequentialMarkdown(p, q)
 	}
 	if len(r.Engine) > 0 || r.Process != nil {
 		p("\n## Resources\n\n| process | span (s) | CPU (s) | CPU %% of one core | peak RSS (MiB) | per evaluation |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
@@ -252,6 +270,55 @@ func (r *Results) Markdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// soakRevisions is the soak's paragraph on its revisions.
+func soakRevisions(s Soak) string {
+	roll := "It watched one revision"
+	if s.RevisionPeriodSeconds > 0 {
+		roll = fmt.Sprintf("It rolled the workload to a fresh revision every %s", time.Duration(s.RevisionPeriodSeconds*float64(time.Second)).Round(time.Second))
+	}
+	return fmt.Sprintf("%s: %d revisions were live under the guard, %.3f revision-hours in all; %d of the incidents had the sequential test in their evidence.",
+		roll, len(s.Revisions), s.RevisionHours, s.SequentialFalseAlarms)
+}
+
+// sequentialMarkdown renders the Sequential section.
+func sequentialMarkdown(p func(string, ...any), q *Sequential) {
+	p("\n## Sequential test\n\n")
+	p("The guard's per-revision sequential test")
+	if q.Test != "" {
+		p(" (%s)", q.Test)
+	}
+	p(", measured through the engine's own code path (engine.SequentialSignal inside engine.Guard, reading each revision's counters from Prometheus).\n")
+	if len(q.FalseAlarms) > 0 {
+		p("\nFalse alarms on the healthy soak: every detection on its healthy revisions is a false alarm, and the sequential test's are the incidents whose evidence (at the detection or at a decision) included it. A revision is exposed from its push to the next push, within the time the engine guarded. The rate is the count over the exposure; the bound is the one-sided 95 %% Poisson upper bound (%.1f / exposure when nothing fired), so that 0 over a short exposure reads as the bound it is.\n\n", PoissonUpper95(0))
+		p("| policy | background errors | fresh revision every | revisions | revision-hours | sequential false alarms | per revision-hour (95 %% bound) | all false alarms | per revision-hour (95 %% bound) |\n")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, f := range q.FalseAlarms {
+			period := "—"
+			if f.RevisionPeriodSeconds > 0 {
+				period = time.Duration(f.RevisionPeriodSeconds * float64(time.Second)).Round(time.Second).String()
+			}
+			p("| %s | %.1f %% | %s | %d | %.3f | %d | %s | %d | %s |\n", cell(f.Policy), 100*f.NoiseRate, period, f.Revisions, f.RevisionHours,
+				f.Sequential.Count, rateCell(f.Sequential), f.All.Count, rateCell(f.All))
+		}
+	}
+	if len(q.Detection) > 0 {
+		p("\nDetection time on `%s`: from a fresh clean revision (%.1f %% errors) that served its baseline, a push of a revision failing the share of requests below; the time is the push to the guard's first detection whose evidence is the sequential test on the pushed revision, and a miss is none within %s. Percentiles are nearest-rank over the detected runs, so with few runs p90 and max are the same run.\n\n",
+			q.Workload, 100*q.NoiseRate, time.Duration(q.MissBoundSeconds*float64(time.Second)).Round(time.Second))
+		p("| error rate | runs | detected | misses | median (s) | p90 (s) | max (s) |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, d := range q.Detection {
+			p("| %.3g %% | %d | %d | %d | %s | %s | %s |\n", 100*d.ErrorRate, d.Runs, d.Detected, d.Misses, num(d.MedianSeconds), num(d.P90Seconds), num(d.MaxSeconds))
+		}
+	}
+}
+
+// rateCell renders a false-alarm rate with its bound.
+func rateCell(r FalseAlarmRate) string {
+	if r.PerRevisionHour == nil || r.Upper95PerRevisionHour == nil {
+		return "— (no exposure)"
+	}
+	return fmt.Sprintf("%.2f (≤ %.2f)", *r.PerRevisionHour, *r.Upper95PerRevisionHour)
 }
 
 func overheadLines(ss []Scenario) []string {

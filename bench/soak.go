@@ -8,16 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -39,8 +36,10 @@ const (
 	// DefaultSoakNoise is the share of requests the soak's pods fail: the
 	// issue's 0.5 % background errors.
 	DefaultSoakNoise = 0.005
-	// soakRevisionAnnotation forces the soak's second revision, so that a
-	// (false) revert has a revision to go back to.
+	// soakRevisionAnnotation names a noisy workload's revision in its pod
+	// template: Create sets it to 1, then 2, so that a (false) revert has a
+	// revision to go back to; Push sets it to a new token for every new
+	// revision.
 	soakRevisionAnnotation = "firedrill.dev/soak-revision"
 )
 
@@ -49,38 +48,7 @@ const (
 // buggy behaviour at noise (PAYMENT_BEHAVIOUR=buggy, PAYMENT_FAULT_RATE),
 // set as container env, which overrides the image's per-tag env.
 func SoakObjects(base *appsv1.Deployment, image string, replicas int32, noise float64) (*corev1.Service, *appsv1.Deployment) {
-	lbl := map[string]string{"app": SoakApp, "track": "soak"}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: SoakService, Namespace: SoakNamespace, Labels: map[string]string{"app": SoakApp}},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": SoakApp},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromString("http")}},
-		},
-	}
-	tmpl := *base.Spec.Template.DeepCopy()
-	tmpl.Labels = lbl
-	if tmpl.Annotations == nil {
-		tmpl.Annotations = map[string]string{}
-	}
-	tmpl.Annotations[soakRevisionAnnotation] = "1"
-	c := &tmpl.Spec.Containers[0]
-	c.Image = image
-	c.Env = append(c.Env,
-		corev1.EnvVar{Name: "PAYMENT_VERSION", Value: "v1-noise"},
-		corev1.EnvVar{Name: "PAYMENT_BEHAVIOUR", Value: "buggy"},
-		corev1.EnvVar{Name: "PAYMENT_FAULT_RATE", Value: fmt.Sprintf("%g", noise)},
-	)
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: SoakDeployment, Namespace: SoakNamespace, Labels: lbl},
-		Spec: appsv1.DeploymentSpec{
-			Replicas:             &replicas,
-			RevisionHistoryLimit: base.Spec.RevisionHistoryLimit,
-			Selector:             &metav1.LabelSelector{MatchLabels: lbl},
-			Strategy:             *base.Spec.Strategy.DeepCopy(),
-			Template:             tmpl,
-		},
-	}
-	return svc, dep
+	return SoakWorkload.Objects(base, image, replicas, noise)
 }
 
 // CreateSoak creates the soak's Service and Deployment from the live demo
@@ -88,73 +56,13 @@ func SoakObjects(base *appsv1.Deployment, image string, replicas int32, noise fl
 // template, waiting until each is available. A revert then has a revision
 // to go back to, so a false rollback would really act.
 func CreateSoak(ctx context.Context, cs kubernetes.Interface, baseName string, replicas int32, noise float64, timeout time.Duration) error {
-	base, err := cs.AppsV1().Deployments(SoakNamespace).Get(ctx, baseName, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("bench: soak: %w", err)
-	}
-	svc, dep := SoakObjects(base, DefaultGoodImage, replicas, noise)
-	if _, err := cs.CoreV1().Services(SoakNamespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("bench: soak: %w", err)
-	}
-	if _, err := cs.AppsV1().Deployments(SoakNamespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("bench: soak: %w", err)
-	}
-	if err := waitDeployment(ctx, cs, SoakDeployment, timeout); err != nil {
-		return err
-	}
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:"2"}}}}}`, soakRevisionAnnotation)
-	if _, err := cs.AppsV1().Deployments(SoakNamespace).Patch(ctx, SoakDeployment, "application/strategic-merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("bench: soak: %w", err)
-	}
-	return waitDeployment(ctx, cs, SoakDeployment, timeout)
-}
-
-// waitDeployment waits until a Deployment has rolled out: observed, every
-// replica updated and available, no old replica left.
-func waitDeployment(ctx context.Context, cs kubernetes.Interface, name string, timeout time.Duration) error {
-	var last string
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().Deployments(SoakNamespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		s := d.Status
-		last = fmt.Sprintf("generation %d/%d, updated %d, available %d, replicas %d of %d", s.ObservedGeneration, d.Generation, s.UpdatedReplicas, s.AvailableReplicas, s.Replicas, want)
-		return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.AvailableReplicas == want && s.Replicas == want, nil
-	})
-	if err != nil {
-		return fmt.Errorf("bench: deployment %s/%s did not roll out within %s: %s: %w", SoakNamespace, name, timeout, last, err)
-	}
-	return nil
+	return SoakWorkload.Create(ctx, cs, baseName, replicas, noise, timeout)
 }
 
 // DeleteSoak deletes the soak's Deployment and Service and waits until its
 // pods are gone.
 func DeleteSoak(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
-	fg := metav1.DeletePropagationForeground
-	var errs []error
-	if err := cs.AppsV1().Deployments(SoakNamespace).Delete(ctx, SoakDeployment, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil && !apierrors.IsNotFound(err) {
-		errs = append(errs, err)
-	}
-	if err := cs.CoreV1().Services(SoakNamespace).Delete(ctx, SoakService, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("bench: soak: %w", errors.Join(errs...))
-	}
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		pods, err := cs.CoreV1().Pods(SoakNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + SoakApp})
-		return err == nil && len(pods.Items) == 0, nil
-	})
-	if err != nil {
-		return fmt.Errorf("bench: soak pods still there after %s: %w", timeout, err)
-	}
-	return nil
+	return SoakWorkload.Delete(ctx, cs, timeout)
 }
 
 // GuardProcess configures the engine guarding the soak in a process of
@@ -180,7 +88,10 @@ type SoakEvent struct {
 	Score    float64   `json:"score,omitempty"`
 	Reason   string    `json:"reason,omitempty"`
 	Evidence []string  `json:"evidence,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// EvidenceKinds are the kinds (rule, kubernetes, sequential) of the
+	// evidence behind a detection or a decision.
+	EvidenceKinds []string `json:"evidenceKinds,omitempty"`
+	Error         string   `json:"error,omitempty"`
 }
 
 // Line prefixes of the guard process's output.
@@ -265,6 +176,15 @@ func soakEvent(e engine.Event) SoakEvent {
 	for _, ev := range e.Evidence {
 		s.Evidence = append(s.Evidence, ev.Source)
 	}
+	evidence := e.Evidence
+	if e.Kind == engine.EventDecision && e.Decision != nil {
+		evidence = e.Decision.Evidence
+	}
+	for _, ev := range evidence {
+		if !slices.Contains(s.EvidenceKinds, string(ev.Kind)) {
+			s.EvidenceKinds = append(s.EvidenceKinds, string(ev.Kind))
+		}
+	}
 	if e.Err != nil {
 		s.Error = e.Err.Error()
 	}
@@ -300,20 +220,29 @@ func ParseGuardOutput(r io.Reader) ([]SoakEvent, int64, error) {
 	return events, evals, nil
 }
 
-// CountSoak counts the soak's detections, decisions and actions, and its
+// CountSoak counts the soak's detections, decisions and actions, its
 // false rollbacks: the incidents in which the engine decided to roll back
 // (fully or partially) or acted with a strategy other than handing over to
-// a human. On a healthy workload every one of them is false.
+// a human, and its sequential false alarms: the incidents whose evidence,
+// at the detection or at a decision, included the sequential test. On a
+// healthy workload every one of them is false, and every detection is a
+// false alarm.
 func CountSoak(s *Soak, events []SoakEvent) {
 	s.Events = events
-	s.Detections, s.Decisions, s.Actions, s.FalseRollbacks = 0, 0, 0, 0
-	rolled := map[string]bool{}
+	s.Detections, s.Decisions, s.Actions, s.FalseRollbacks, s.SequentialFalseAlarms = 0, 0, 0, 0, 0
+	rolled, sequential := map[string]bool{}, map[string]bool{}
 	for _, e := range events {
 		switch engine.EventKind(e.Kind) {
 		case engine.EventDetection:
 			s.Detections++
+			if slices.Contains(e.EvidenceKinds, string(engine.EvidenceSequential)) {
+				sequential[e.Incident] = true
+			}
 		case engine.EventDecision:
 			s.Decisions++
+			if slices.Contains(e.EvidenceKinds, string(engine.EvidenceSequential)) {
+				sequential[e.Incident] = true
+			}
 			if e.Action == string(engine.ActionRollback) || e.Action == string(engine.ActionPartialRollback) {
 				rolled[e.Incident] = true
 			}
@@ -325,4 +254,5 @@ func CountSoak(s *Soak, events []SoakEvent) {
 		}
 	}
 	s.FalseRollbacks = len(rolled)
+	s.SequentialFalseAlarms = len(sequential)
 }

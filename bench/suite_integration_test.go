@@ -39,8 +39,12 @@ const (
 	EnvRuns = "BENCH_RUNS"
 	// EnvScenarioRuns is the number of runs of each other drill (default 2).
 	EnvScenarioRuns = "BENCH_SCENARIO_RUNS"
-	// EnvSoak is how long the engine guards the healthy soak (default 10m).
+	// EnvSoak is how long the engine guards the healthy soak (default 10m;
+	// 0 skips the soak).
 	EnvSoak = "BENCH_SOAK"
+	// EnvSoakRevision is how often the soak rolls its workload to a fresh
+	// revision (default 2m; 0 keeps one revision).
+	EnvSoakRevision = "BENCH_SOAK_REVISION"
 	// EnvArgo picks the Argo Rollouts measurements: "all" (fastest, then
 	// documented; the default), "fastest" or "off".
 	EnvArgo = "BENCH_ARGO"
@@ -56,7 +60,8 @@ var outDir = filepath.Join("..", "_out", "bench")
 
 type suiteConfig struct {
 	runs, scenarioRuns, fastRuns int
-	soak                         time.Duration
+	seqRuns                      int
+	soak, soakRevision           time.Duration
 	argo                         []bench.ArgoSetting
 	settings                     map[string]string
 }
@@ -73,12 +78,18 @@ func readSuiteConfig(t *testing.T) suiteConfig {
 		require.GreaterOrEqual(t, n, 0, name)
 		return n
 	}
-	c := suiteConfig{runs: atoi(EnvRuns, 20), scenarioRuns: atoi(EnvScenarioRuns, 2), fastRuns: atoi(EnvFastRuns, 0), soak: 10 * time.Minute}
-	if v := os.Getenv(EnvSoak); v != "" {
+	dur := func(name string, def time.Duration) time.Duration {
+		v := os.Getenv(name)
+		if v == "" {
+			return def
+		}
 		d, err := time.ParseDuration(v)
-		require.NoError(t, err, EnvSoak)
-		c.soak = d
+		require.NoError(t, err, name)
+		require.GreaterOrEqual(t, d, time.Duration(0), name)
+		return d
 	}
+	c := suiteConfig{runs: atoi(EnvRuns, 20), scenarioRuns: atoi(EnvScenarioRuns, 2), fastRuns: atoi(EnvFastRuns, 0), seqRuns: atoi(EnvSeqRuns, 5),
+		soak: dur(EnvSoak, 10*time.Minute), soakRevision: dur(EnvSoakRevision, 2*time.Minute)}
 	argo := os.Getenv(EnvArgo)
 	switch argo {
 	case "", "all":
@@ -92,7 +103,7 @@ func readSuiteConfig(t *testing.T) suiteConfig {
 	}
 	c.settings = map[string]string{
 		EnvRuns: strconv.Itoa(c.runs), EnvScenarioRuns: strconv.Itoa(c.scenarioRuns), EnvFastRuns: strconv.Itoa(c.fastRuns),
-		EnvSoak: c.soak.String(), EnvArgo: argo,
+		EnvSoak: c.soak.String(), EnvSoakRevision: c.soakRevision.String(), EnvArgo: argo, EnvSeqRuns: strconv.Itoa(c.seqRuns),
 	}
 	return c
 }
@@ -161,9 +172,20 @@ func (c *collector) flush(t *testing.T) {
 		}
 	}
 	r.Targets = bench.Targets(bad, r.Soaks)
+	// The sequential test's false alarms come from the soaks, its
+	// detection times from the sequential part.
+	var seq bench.Sequential
+	if c.res.Sequential != nil {
+		seq = *c.res.Sequential
+	}
+	seq.FalseAlarms = bench.SoakFalseAlarms(r.Soaks)
+	r.Sequential = nil
+	if len(seq.FalseAlarms) > 0 || len(seq.Detection) > 0 {
+		r.Sequential = &seq
+	}
 	r.Finished = time.Now().UTC()
 	r.WallSeconds = r.Finished.Sub(r.Started).Seconds()
-	p := bench.Between("benchmark test process: the runner and the in-process engine of every drill, the traffic generators (drills at 50 requests/s, soak and Argo at 50 requests/s each) and the Argo Rollouts poller", c.start, bench.SelfUsage())
+	p := bench.Between("benchmark test process: the runner and the in-process engine of every drill, the traffic generators (drills, soak, sequential part and Argo at 50 requests/s each), the sequential part's in-process engine and the Argo Rollouts poller", c.start, bench.SelfUsage())
 	r.Process = &p
 	c.last = r
 	if err := r.Write(outDir); err != nil {
@@ -203,15 +225,20 @@ func TestBenchSuite(t *testing.T) {
 	})
 
 	c := &collector{rows: map[int]bench.Scenario{}, start: bench.SelfUsage()}
+	policy := loadDrill(t, example("bad-image.yaml"))
+	policy.Default()
 	c.res = bench.Results{
-		Command:  "sudo make bench (" + BenchEnv + "=1 go test -count=1 -timeout 45m -parallel 4 -run '^TestBenchSuite$' -v ./bench)",
-		Machine:  bench.ThisMachine(),
-		Started:  time.Now().UTC(),
-		Settings: cfg.settings,
+		Command:    "sudo make bench (" + BenchEnv + "=1 go test -count=1 -timeout 45m -parallel 4 -run '^TestBenchSuite$' -v ./bench)",
+		Machine:    bench.ThisMachine(),
+		Started:    time.Now().UTC(),
+		Settings:   cfg.settings,
+		Sequential: &bench.Sequential{Test: "the statistical block of drills/examples/bad-image.yaml: " + bench.DescribeTest(policy.Spec.Guard.Statistical)},
 		Notes: []string{
-			"The drills, the healthy soak and Argo Rollouts run at the same time on one local cluster, each on its own workload (Deployment payment, Deployment payment-soak, Rollout payment-argo; one PostgreSQL ledger and one Prometheus). They compete for the machine's 2 cores: the figures are under that contention, not on an idle machine.",
+			"The drills, the healthy soak, the sequential part and Argo Rollouts run at the same time on one local cluster, each on its own workload (Deployment payment, Deployment payment-soak, Deployment payment-seq, Rollout payment-argo; one PostgreSQL ledger and one Prometheus). They compete for the machine's 2 cores: the figures are under that contention, not on an idle machine.",
 			"So that the concurrent workloads do not enter each other's rules, the benchmark adds app=\"<workload>\" to every series selector of the guard rules (and of the low-traffic guard's request-rate query); the shipped rules sum over every series in Prometheus. Everything else is the shipped drill file as it is.",
 			"Argo Rollouts and firedrill differ in exposure and in the MTTR they can observe: Argo's Rollout (deploy/argo) is a canary, one of five pods and so a fifth of its traffic on the bad image until the analysis fails and the Rollout aborts; firedrill's target is a plain Deployment whose rolling update (maxSurge 1) moves every pod to the bad image until the engine reverts it. MTTD is the push to the detection on both sides. Argo's MTTR is the push to the stable ReplicaSet serving alone with the Rollout's 15 s 5xx ratio in Prometheus under 1 % (a fifth of the traffic at 10 % errors rarely lifts it over 1 %); firedrill's is the push to the start of the stretch in which the clients' 10 s SLO window held under 1 % errors for 15 s.",
+			"The healthy soak rolls payment-soak to a fresh revision (a pod-template annotation, the same 0.5 % noise) every " + EnvSoakRevision + ", so that the guard's per-revision sequential test starts over on several revisions; its false alarms per revision-hour count each revision from its push to the next push, within the time the engine guarded.",
+			"The sequential part measures the guard's per-revision sequential test alone: an in-process engine guards payment-seq (a copy of payment failing 0.5 % of requests, 2 replicas, 50 requests/s) with only the bad-image drill's statistical block and strategies (no rules, no Kubernetes signals; the errors and total expressions generated from payment-seq's metrics for its pods), so that every detection is the test's. Each run rolls a fresh clean revision, lets it serve " + strconv.Itoa(seqBaselineRequests) + " requests (the test's baseline is the previous revision's observed error rate, floored at a tenth of detectErrorRate), pushes a revision failing 2 % or 5 % of requests (PAYMENT_FAULT_RATE) and times the push to the guard's detection, then waits for the revert and the recovery the guard verifies. The rates alternate. 2 % is below the test's detectErrorRate of 5 %: the SPRT between 0.5 % and 5 % gains almost nothing per request at 2 %, so its detection there is a random walk that may take minutes or miss.",
 			"Before each bad-image push the benchmark rolls payment:v1 to a fresh revision (a pod-template annotation), so that every push creates a new ReplicaSet as a new release would: pushing the same image again would reuse the previous push's ReplicaSet, whose errors from a minute earlier are still in the statistical detector's 1 m window and would make detection look faster than it is.",
 		},
 	}
@@ -225,6 +252,10 @@ func TestBenchSuite(t *testing.T) {
 		t.Run("soak", func(t *testing.T) {
 			t.Parallel()
 			runSoak(t, c, cfg, st, cs)
+		})
+		t.Run("sequential", func(t *testing.T) {
+			t.Parallel()
+			runSequential(t, c, cfg, st, cs)
 		})
 		if len(cfg.argo) > 0 {
 			t.Run("argo", func(t *testing.T) {
@@ -421,14 +452,20 @@ func runSoak(t *testing.T, c *collector, cfg suiteConfig, st *stack.Stack, cs ku
 	if cfg.soak <= 0 {
 		t.Skip("soak disabled")
 	}
+	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.soak+10*time.Minute)
 	defer cancel()
-	require.NoError(t, bench.CreateSoak(ctx, cs, stack.Deployment, 2, bench.DefaultSoakNoise, 3*time.Minute))
+	// Registered first, so that a half-made soak goes too.
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		require.NoError(t, bench.DeleteSoak(ctx, cs, time.Minute))
 	})
+	require.NoError(t, bench.CreateSoak(ctx, cs, stack.Deployment, 2, bench.DefaultSoakNoise, 3*time.Minute))
+	// The revision CreateSoak left is the first the guard watches.
+	first := bench.Revision{Token: "2", Pushed: time.Now()}
+	first.Hash, first.Number, err = bench.SoakWorkload.ReplicaSet(ctx, cs, first.Token)
+	require.NoError(t, err)
 	targets, err := traffic.NewServiceTargets(ctx, cs, bench.SoakNamespace, bench.SoakService, traffic.WithPortName("http"))
 	require.NoError(t, err)
 	defer targets.Close()
@@ -479,11 +516,24 @@ func runSoak(t *testing.T, c *collector, cfg suiteConfig, st *stack.Stack, cs ku
 			bench.SoakNamespace, bench.SoakDeployment, 100*bench.DefaultSoakNoise, cfg.soak)
 		procs = append(procs, p)
 	}
+	// Meanwhile the soak's workload moves to a fresh revision every
+	// soakRevision, so that the per-revision test starts over on several.
+	rctx, stopRolling := context.WithCancel(ctx)
+	var rolled []bench.Revision
+	var rwg sync.WaitGroup
+	defer rwg.Wait()
+	defer stopRolling()
+	if cfg.soakRevision > 0 {
+		rwg.Go(func() { rolled = rollSoak(rctx, t, c, cs, cfg.soakRevision, from, from.Add(cfg.soak)) })
+	}
 	var waitErrs []error
 	for _, p := range procs {
 		waitErrs = append(waitErrs, p.cmd.Wait())
 	}
 	to := time.Now()
+	stopRolling()
+	rwg.Wait()
+	revs := append([]bench.Revision{first}, rolled...)
 	snap := gen.Stats().Snapshot(from, to.Add(-2*time.Second))
 	win := int(to.Sub(from).Seconds())
 	promRatio, _ := promScalar(ctx, prom, fmt.Sprintf(`sum(increase(http_requests_total{app=%q,code=~"5.."}[%ds])) / sum(increase(http_requests_total{app=%q}[%ds]))`,
@@ -503,8 +553,14 @@ func runSoak(t *testing.T, c *collector, cfg suiteConfig, st *stack.Stack, cs ku
 			PromErrorRatio: promRatio, Evaluations: evals,
 		}
 		bench.CountSoak(&soak, events)
-		t.Logf("soak %s: %d evaluations, %d detections, %d decisions, %d actions, %d false rollbacks; generator %d/%d errors (%.2f %%), Prometheus %.2f %%",
-			rel, evals, soak.Detections, soak.Decisions, soak.Actions, soak.FalseRollbacks, soak.Errors, soak.Requests, 100*soak.ErrorRate, 100*soak.PromErrorRatio)
+		soak.SetRevisions(revs, cfg.soakRevision, from, to)
+		t.Logf("soak %s: %d evaluations, %d detections (%d with the sequential test), %d decisions, %d actions, %d false rollbacks over %d revisions, %.3f revision-hours; generator %d/%d errors (%.2f %%), Prometheus %.2f %%",
+			rel, evals, soak.Detections, soak.SequentialFalseAlarms, soak.Decisions, soak.Actions, soak.FalseRollbacks, len(soak.Revisions), soak.RevisionHours,
+			soak.Errors, soak.Requests, 100*soak.ErrorRate, 100*soak.PromErrorRatio)
+		for _, r := range soak.Revisions {
+			t.Logf("  soak revision %s (%s, hash %s) live %s to %s (%.0f s), %d detections", r.Token, r.Number, r.Hash,
+				r.From.Format("15:04:05"), r.Until.Format("15:04:05"), r.LiveSeconds, r.Detections)
+		}
 		for _, e := range events {
 			t.Logf("  soak event %s %s incident=%s strategy=%s action=%s evidence=%v %s %s", e.Time.Format("15:04:05.000"), e.Kind, e.Incident, e.Strategy, e.Action, e.Evidence, e.Reason, e.Error)
 		}
@@ -519,12 +575,68 @@ func runSoak(t *testing.T, c *collector, cfg suiteConfig, st *stack.Stack, cs ku
 		}
 		row := bench.Scenario{Name: fmt.Sprintf("healthy soak (%s, %.1f %% background errors)", cfg.soak, 100*bench.DefaultSoakNoise),
 			Guard: guard, Runs: 1, FalseRollbacks: &fr,
-			Note: fmt.Sprintf("payment-soak: payment:v1 with PAYMENT_BEHAVIOUR=buggy and PAYMENT_FAULT_RATE=%g set on the Deployment, 2 replicas, 50 requests/s (the bad-image drill's mix); false rollbacks are incidents in which the engine decided to roll back or acted with a strategy other than handing over to a human", bench.DefaultSoakNoise)}
+			Note: fmt.Sprintf("payment-soak: payment:v1 with PAYMENT_BEHAVIOUR=buggy and PAYMENT_FAULT_RATE=%g set on the Deployment, 2 replicas, 50 requests/s (the bad-image drill's mix), %s; false rollbacks are incidents in which the engine decided to roll back or acted with a strategy other than handing over to a human", bench.DefaultSoakNoise, soakRolling(cfg.soakRevision, len(soak.Revisions)))}
 		c.update(t, func(r *bench.Results) {
 			r.Soaks = append(r.Soaks, soak)
 			r.Engine = append(r.Engine, eng)
 		})
 		c.set(t, order, row)
+	}
+}
+
+// soakRolling says how the soak moved through revisions, for its row.
+func soakRolling(period time.Duration, revisions int) string {
+	if period <= 0 {
+		return "one revision"
+	}
+	return fmt.Sprintf("rolled to a fresh revision (a pod-template annotation) every %s: %d revisions", period, revisions)
+}
+
+// rollSoak rolls the soak's workload to a fresh revision every period
+// after from, while the push is before end, waiting for each rollout,
+// until ctx ends. It returns the revisions it pushed, in order. A push or
+// rollout that fails ends the rolling with an error in the results (a
+// guard that handed over to a human paused the Deployment, say).
+func rollSoak(ctx context.Context, t *testing.T, c *collector, cs kubernetes.Interface, period time.Duration, from, end time.Time) []bench.Revision {
+	w := bench.SoakWorkload
+	var revs []bench.Revision
+	for k := 1; ; k++ {
+		at := from.Add(time.Duration(k) * period)
+		if !at.Before(end) {
+			return revs
+		}
+		timer := time.NewTimer(time.Until(at))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return revs
+		case <-timer.C:
+		}
+		// CreateSoak made revisions 1 and 2.
+		rev := bench.Revision{Token: strconv.Itoa(k + 2), Pushed: time.Now()}
+		if err := w.Push(ctx, cs, rev.Token, nil); err != nil {
+			if ctx.Err() == nil {
+				c.errorf(t, "soak: no further revisions: %v", err)
+			}
+			return revs
+		}
+		err := w.WaitRolledOut(ctx, cs, 3*time.Minute)
+		if err == nil {
+			rev.RolledOut = time.Now()
+		}
+		// The revision is live from its push, rolled out or not (the soak
+		// may have ended during its rollout).
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rev.Hash, rev.Number, _ = w.ReplicaSet(lctx, cs, rev.Token)
+		cancel()
+		revs = append(revs, rev)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.errorf(t, "soak: revision %s did not roll out, no further revisions: %v", rev.Token, err)
+			}
+			return revs
+		}
+		t.Logf("soak: revision %s (hash %s) pushed, rolled out in %s", rev.Token, rev.Hash, rev.RolledOut.Sub(rev.Pushed).Round(time.Millisecond))
 	}
 }
 

@@ -8,12 +8,26 @@
 # _out/bench/results.json, results.md and argo.json, its log to
 # _out/bench/scenarios.txt. Knobs: BENCH_RUNS (bad-image pushes, default 20),
 # BENCH_SCENARIO_RUNS (runs of each other drill, default 2), BENCH_SOAK (the
-# healthy soak, default 10m), BENCH_FAST_RUNS (pushes under the bench-only
-# fast guard, bench/testdata/bad-image-fast.yaml, ~50 s each; default 0, so
-# that the whole target stays under 30 minutes on 2 cores; with it on, the
-# soak guards with that policy too), BENCH_ARGO (all | fastest | off; default
-# all: Argo Rollouts at its fastest and at its documented settings, the
-# latter ~22 minutes, concurrently with the rest).
+# healthy soak, default 10m; 0 skips it), BENCH_SOAK_REVISION (the soak rolls
+# its workload to a fresh revision this often, so that the per-revision
+# sequential test's false alarms per revision-hour cover several revisions;
+# default 2m, 0 keeps one revision), BENCH_FAST_RUNS (pushes under the
+# bench-only fast guard, bench/testdata/bad-image-fast.yaml, ~50 s each;
+# default 0, so that the whole target stays under 30 minutes on 2 cores; with
+# it on, the soak guards with that policy too), BENCH_SEQ_RUNS (the sequential part:
+# pushes per error rate, 2 % and 5 %, of a degraded revision of payment-seq
+# under a guard with only the statistical test, timed to its detection;
+# default 5, ~2 min each, concurrently with the rest; 0 skips it),
+# BENCH_ARGO (all | fastest | off; default all: Argo Rollouts at its fastest
+# and at its documented settings, the latter ~22 minutes, concurrently with
+# the rest).
+#
+# A smoke run of the suite alone, with every part short (under 10 minutes
+# once the stack is up):
+#   sudo env FIREDRILL_BENCH=1 FIREDRILL_REQUIRE_INTEGRATION=1 GOTOOLCHAIN=local \
+#     BENCH_RUNS=1 BENCH_SCENARIO_RUNS=0 BENCH_ARGO=off BENCH_SOAK=4m \
+#     BENCH_SOAK_REVISION=1m BENCH_SEQ_RUNS=1 \
+#     go test -count=1 -timeout 45m -parallel 4 -run '^TestBenchSuite$' -v ./bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
@@ -33,7 +47,7 @@ if [[ $(id -u) -eq 0 ]]; then
 	if [[ ${BENCH_ARGO:-all} != off ]]; then
 		hack/build-argo-rollouts.sh >/dev/null
 	fi
-	echo "==> rollback engine on the local cluster: bad image x${BENCH_RUNS:-20} (+${BENCH_FAST_RUNS:-0} under the fast guard), healthy soak ${BENCH_SOAK:-10m}, other drills x${BENCH_SCENARIO_RUNS:-2}, Argo Rollouts (${BENCH_ARGO:-all}) side by side"
+	echo "==> rollback engine on the local cluster: bad image x${BENCH_RUNS:-20} (+${BENCH_FAST_RUNS:-0} under the fast guard), healthy soak ${BENCH_SOAK:-10m} (a fresh revision every ${BENCH_SOAK_REVISION:-2m}), sequential test x${BENCH_SEQ_RUNS:-5} per error rate (2 %, 5 %), other drills x${BENCH_SCENARIO_RUNS:-2}, Argo Rollouts (${BENCH_ARGO:-all}) side by side"
 	FIREDRILL_BENCH=1 BENCH_FAST_RUNS=${BENCH_FAST_RUNS:-0} FIREDRILL_REQUIRE_INTEGRATION=1 \
 		go test -count=1 -timeout 45m -parallel 4 -run '^TestBenchSuite$' -v ./bench | tee _out/bench/scenarios.txt
 	echo "==> every shipped drill against a Prometheus that scrapes every 15 s"
