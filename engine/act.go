@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -80,6 +81,10 @@ type Outcome struct {
 	FromVersion, ToVersion string
 	// Message says what happened.
 	Message string
+	// Restored is the pod template the workload was rolled back to (revert
+	// only; nil otherwise): the guard records its image as the version
+	// restored, which may be the last known good rather than the previous.
+	Restored *corev1.PodTemplateSpec
 }
 
 // ErrRefused is wrapped by errors of a strategy that will not act on the

@@ -21,8 +21,11 @@ type AuditStore interface {
 	// twice (a retry after a crash) keeps the first row.
 	Start(ctx context.Context, rec drills.AuditRecord) error
 	// Finish sets the row's end time and success; a non-empty reason
-	// replaces the recorded one. It fails if the row does not exist.
-	Finish(ctx context.Context, rollbackID string, end time.Time, success bool, reason string) error
+	// replaces the recorded one, a non-empty toVersion the recorded
+	// ToVersion (where the action really went: a revert to the last known
+	// good revision rather than the previous one). It fails if the row
+	// does not exist.
+	Finish(ctx context.Context, rollbackID string, end time.Time, success bool, reason, toVersion string) error
 	// List returns the rows triggered after since, newest first (an
 	// incident's escalations, which share its trigger time, by start).
 	List(ctx context.Context, since time.Time) ([]drills.AuditRecord, error)

@@ -74,9 +74,10 @@ func (p *PostgresAudit) Start(ctx context.Context, r drills.AuditRecord) error {
 }
 
 // Finish implements AuditStore.
-func (p *PostgresAudit) Finish(ctx context.Context, id string, end time.Time, success bool, reason string) error {
+func (p *PostgresAudit) Finish(ctx context.Context, id string, end time.Time, success bool, reason, toVersion string) error {
 	tag, err := p.pool.Exec(ctx, `UPDATE rollback_audit SET end_time = $1, success = $2,
-		reason = CASE WHEN $3 = '' THEN reason ELSE $3 END WHERE rollback_id = $4`, end, success, reason, id)
+		reason = CASE WHEN $3 = '' THEN reason ELSE $3 END,
+		to_version = CASE WHEN $5 = '' THEN to_version ELSE $5 END WHERE rollback_id = $4`, end, success, reason, id, toVersion)
 	if err != nil {
 		return fmt.Errorf("audit: record finish of %s: %w", id, err)
 	}

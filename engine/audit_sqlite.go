@@ -126,10 +126,11 @@ func (s *SQLiteAudit) Start(ctx context.Context, r drills.AuditRecord) error {
 }
 
 // Finish implements AuditStore.
-func (s *SQLiteAudit) Finish(ctx context.Context, id string, end time.Time, success bool, reason string) error {
+func (s *SQLiteAudit) Finish(ctx context.Context, id string, end time.Time, success bool, reason, toVersion string) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE rollback_audit SET end_time = ?, success = ?,
-		reason = CASE WHEN ? = '' THEN reason ELSE ? END WHERE rollback_id = ?`,
-		end.UTC().Format(sqliteTime), success, reason, reason, id)
+		reason = CASE WHEN ? = '' THEN reason ELSE ? END,
+		to_version = CASE WHEN ? = '' THEN to_version ELSE ? END WHERE rollback_id = ?`,
+		end.UTC().Format(sqliteTime), success, reason, reason, toVersion, toVersion, id)
 	if err != nil {
 		return fmt.Errorf("audit: record finish of %s: %w", id, err)
 	}

@@ -48,8 +48,8 @@ func exerciseAuditStore(t *testing.T, ctx context.Context, s AuditStore, now tim
 	dup.Reason = "retry"
 	require.NoError(t, s.Start(ctx, dup))
 	end := now.Add(-2*time.Hour + 25*time.Second)
-	require.NoError(t, s.Finish(ctx, "rb-1", end, true, ""))
-	require.ErrorIs(t, s.Finish(ctx, "missing", end, true, ""), ErrAuditNotFound)
+	require.NoError(t, s.Finish(ctx, "rb-1", end, true, "", ""))
+	require.ErrorIs(t, s.Finish(ctx, "missing", end, true, "", ""), ErrAuditNotFound)
 
 	got, err := s.List(ctx, now.Add(-7*24*time.Hour))
 	require.NoError(t, err)
@@ -72,7 +72,7 @@ func exerciseAuditStore(t *testing.T, ctx context.Context, s AuditStore, now tim
 	require.Equal(t, want.Strategy, got[2].Strategy)
 	require.Equal(t, [4]float64{1, 1, 1, 0.1}, [4]float64{got[2].ErrorRate, got[2].Severity, got[2].RecoveryPotential, got[2].TimeDecay})
 
-	require.NoError(t, s.Finish(ctx, "rb-2", now, false, "not recovered"))
+	require.NoError(t, s.Finish(ctx, "rb-2", now, false, "not recovered", ""))
 	got, err = s.List(ctx, now.Add(-90*time.Minute))
 	require.NoError(t, err)
 	require.Len(t, got, 2)

@@ -447,6 +447,9 @@ func (g *Guard) act(ctx context.Context, now time.Time, snap *Snapshot, dec Deci
 	}
 	out, err := s.Act(ctx, t, dec)
 	end := time.Now()
+	if img := ImageOf(out.Restored, g.target.Container); img != "" && img != to {
+		to, inc.lastTo = img, img
+	}
 	outcome, reason := OutcomeSuccess, out.Message
 	switch {
 	case err != nil:
@@ -457,7 +460,7 @@ func (g *Guard) act(ctx context.Context, now time.Time, snap *Snapshot, dec Deci
 	if g.audit != nil {
 		// Finish even when ctx ended during the action: the row must close.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if ferr := g.audit.Finish(fctx, id, end, err == nil, reason); ferr != nil {
+		if ferr := g.audit.Finish(fctx, id, end, err == nil, reason, to); ferr != nil {
 			g.log.Error("engine audit finish failed", "incident", inc.id, "error", ferr)
 		}
 		cancel()

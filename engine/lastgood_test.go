@@ -100,6 +100,7 @@ func TestRevertTwoBadPushesEndsOnLastKnownGood(t *testing.T) {
 	require.Equal(t, "3", out.FromVersion)
 	require.Equal(t, "1", out.ToVersion, out.Message)
 	require.Equal(t, "v1", image(getDeployment(t, c)))
+	require.Equal(t, "v1", ImageOf(out.Restored, ""), "the outcome names the template it restored")
 
 	// An explicit toRevision still wins.
 	c2 := fake.NewClientset(history()...)

@@ -310,6 +310,7 @@ func (r *Revert) undo(ctx context.Context, t Target) (Outcome, error) {
 	if _, err := deps.Patch(ctx, dep.Name, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
 		return out, fmt.Errorf("revert: restore revision %d of deployment %s/%s: %w", toRev, t.Namespace, t.Deployment, err)
 	}
+	out.Restored = target.Spec.Template.DeepCopy()
 	out.Message = fmt.Sprintf("rolled back deployment %s/%s from revision %d to revision %d (replica set %s)",
 		t.Namespace, t.Deployment, fromRev, toRev, target.Name)
 	if surging {

@@ -125,6 +125,7 @@ func (r *Revert) revertRollout(ctx context.Context, t Target) (Outcome, error) {
 	if _, err := ri.Patch(ctx, ro.GetName(), types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
 		return out, fmt.Errorf("revert: restore revision %d of Rollout %s/%s: %w", toRev, t.Namespace, t.Deployment, err)
 	}
+	out.Restored = target.Spec.Template.DeepCopy()
 	out.Message = fmt.Sprintf("aborted Rollout %s/%s and rolled it back from revision %d to revision %d (replica set %s)",
 		t.Namespace, t.Deployment, fromRev, toRev, target.Name)
 	return out, nil

@@ -30,7 +30,7 @@ func TestAuditListsRows(t *testing.T) {
 	fresh.RollbackID, fresh.TriggerTime, fresh.StartTime, fresh.Reason = "fresh", now.Add(-time.Hour), now.Add(-time.Hour), "HighErrorRate"
 	require.NoError(t, st.Start(ctx, old))
 	require.NoError(t, st.Start(ctx, fresh))
-	require.NoError(t, st.Finish(ctx, "fresh", now.Add(-time.Hour+12*time.Second), true, ""))
+	require.NoError(t, st.Finish(ctx, "fresh", now.Add(-time.Hour+12*time.Second), true, "", ""))
 	require.NoError(t, st.Close())
 
 	code, out, errOut := runAuditCmd(t, "--audit-dsn", db)
