@@ -48,6 +48,8 @@ func TestMain(m *testing.M) {
 			return ctx, finishErr
 		})
 	}
+	// Ctrl-C or a cancelled job still takes the local cluster down.
+	drilltest.DestroyOnSignal()
 	start := time.Now()
 	code := testEnv.Run(m)
 	if finishErr != nil {

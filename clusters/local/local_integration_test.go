@@ -159,16 +159,26 @@ func TestMain(m *testing.M) {
 	if shared.skip != "" {
 		fmt.Fprintf(os.Stderr, "local cluster integration tests and benchmarks will be skipped: %s\n", shared.skip)
 	}
-	code := m.Run()
-	if shared.cluster != nil {
-		if err := deleteAndCheckClean(shared.cluster, shared.chains); err != nil {
-			fmt.Fprintf(os.Stderr, "FAIL: tearing down the shared test cluster: %v\n", err)
-			code = 1
+	// An interrupt waits for a cluster being created (shared.mu) and
+	// deletes it, as the normal end does.
+	finish := testenv.TearDownOnSignal("local cluster for tests", func() error {
+		shared.mu.Lock()
+		defer shared.mu.Unlock()
+		var err error
+		if shared.cluster != nil {
+			err = deleteAndCheckClean(shared.cluster, shared.chains)
+			_ = os.RemoveAll(shared.cluster.cfg.home)
+			shared.cluster = nil
 		}
-		_ = os.RemoveAll(shared.cluster.cfg.home)
-	}
-	if webapp.dir != "" {
-		_ = os.RemoveAll(webapp.dir)
+		if webapp.dir != "" {
+			_ = os.RemoveAll(webapp.dir)
+		}
+		return err
+	})
+	code := m.Run()
+	if err := finish(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tearing down the shared test cluster: %v\n", err)
+		code = 1
 	}
 	os.Exit(code)
 }

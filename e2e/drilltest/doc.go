@@ -16,6 +16,8 @@
 //   - DestroyLocal: takes down what CreateDemoStack or CreateLocalCluster
 //     started, checks that no process, bridge or port of it is left, and
 //     releases the machine lock.
+//   - DestroyOnSignal: an interrupted suite (Ctrl-C, a cancelled CI job)
+//     takes down every cluster it created (DestroyAll) before it exits.
 //
 // Only one local cluster can run on a machine: the Create functions hold
 // the machine lock (local.LockMachine) from before the cluster exists until
@@ -33,6 +35,7 @@
 //		testEnv = env.NewWithConfig(envconf.New())
 //		testEnv.Setup(drilltest.ExistingOr(drilltest.CreateDemoStack(drilltest.WithSourceDir(".."))))
 //		testEnv.Finish(drilltest.DestroyLocal())
+//		drilltest.DestroyOnSignal()
 //		os.Exit(testEnv.Run(m))
 //	}
 //

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -20,6 +21,7 @@ import (
 	"github.com/firedrill/firedrill/clusters/local/postgres"
 	"github.com/firedrill/firedrill/clusters/local/prometheus"
 	"github.com/firedrill/firedrill/clusters/local/stack"
+	"github.com/firedrill/firedrill/internal/testenv"
 )
 
 // KubeconfigEnv names the variable ExistingOr reads: the kubeconfig of a
@@ -140,6 +142,12 @@ type ctxKey struct{}
 
 // localState is what the Create functions started, for DestroyLocal.
 type localState struct {
+	// cancel stops a creation in progress; done is closed when
+	// createLocal has returned; mu serialises destroy.
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+
 	provider *local.E2EProvider
 	stack    *stack.Stack
 	name     string
@@ -194,7 +202,14 @@ func createLocal(ctx context.Context, cfg *envconf.Config, c config, withStack b
 	if _, ok := ctx.Value(ctxKey{}).(*localState); ok {
 		return ctx, errors.New("drilltest: a local cluster is already up in this environment")
 	}
-	st := &localState{name: c.name, log: c.log}
+	// cctx bounds the creation only: DestroyAll cancels it.
+	cctx, cancelCreate := context.WithCancel(ctx)
+	defer cancelCreate()
+	st := &localState{name: c.name, log: c.log, cancel: cancelCreate, done: make(chan struct{})}
+	defer close(st.done)
+	if !live.add(st) {
+		return ctx, errors.New("drilltest: the process is tearing its local clusters down")
+	}
 	// Undo everything on failure, so that a failed Setup leaves nothing
 	// behind even without a Finish.
 	defer func() {
@@ -204,7 +219,7 @@ func createLocal(ctx context.Context, cfg *envconf.Config, c config, withStack b
 			}
 		}
 	}()
-	lctx, cancel := context.WithTimeout(ctx, c.lockTimeout)
+	lctx, cancel := context.WithTimeout(cctx, c.lockTimeout)
 	defer cancel()
 	c.log.Info("waiting for the machine's local-cluster lock", "path", local.MachineLockPath)
 	waited := time.Now()
@@ -233,7 +248,7 @@ func createLocal(ctx context.Context, cfg *envconf.Config, c config, withStack b
 	if err != nil {
 		return ctx, err
 	}
-	uctx, cancel2 := context.WithTimeout(ctx, c.upTimeout)
+	uctx, cancel2 := context.WithTimeout(cctx, c.upTimeout)
 	defer cancel2()
 	start := time.Now()
 	st.provider = local.NewE2EProvider(lopts...)
@@ -288,6 +303,9 @@ func DestroyLocal() env.Func {
 
 // destroy undoes whatever st holds; it is safe on a partly built state.
 func (st *localState) destroy(ctx context.Context) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	defer live.remove(st)
 	var errs []error
 	if st.provider != nil {
 		procs := recordProcesses(st)
@@ -356,4 +374,69 @@ func portFree(addr string) error {
 		return fmt.Errorf("%s still taken: %w", addr, err)
 	}
 	return l.Close()
+}
+
+// live is every localState this process created and has not destroyed
+// yet, for DestroyAll.
+var live = &registry{states: map[*localState]struct{}{}}
+
+type registry struct {
+	mu      sync.Mutex
+	states  map[*localState]struct{}
+	closing bool
+}
+
+// add tracks st; false once DestroyAll has begun.
+func (r *registry) add(st *localState) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return false
+	}
+	r.states[st] = struct{}{}
+	return true
+}
+
+func (r *registry) remove(st *localState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.states, st)
+}
+
+func (r *registry) all() []*localState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*localState, 0, len(r.states))
+	for st := range r.states {
+		out = append(out, st)
+	}
+	return out
+}
+
+// DestroyAll tears down every local cluster (and demo stack) this process
+// created with CreateLocalCluster or CreateDemoStack and has not destroyed
+// yet: a creation still in progress is cancelled and cleans up after
+// itself. After it, no new one can be created. It is what an interrupted
+// suite calls (see DestroyOnSignal); DestroyLocal is the normal end.
+func DestroyAll() error {
+	live.mu.Lock()
+	live.closing = true
+	live.mu.Unlock()
+	for _, st := range live.all() {
+		st.cancel()
+		<-st.done
+	}
+	var errs []error
+	for _, st := range live.all() {
+		errs = append(errs, st.destroy(context.Background()))
+	}
+	return errors.Join(errs...)
+}
+
+// DestroyOnSignal makes an interrupted suite (SIGINT, SIGTERM) call
+// DestroyAll before it exits with code 1, so that Ctrl-C or a cancelled CI
+// job leaves no cluster, demo stack or machine lock behind; a second signal
+// exits at once. Call it in TestMain before running the tests.
+func DestroyOnSignal() {
+	_ = testenv.TearDownOnSignal("drilltest", DestroyAll)
 }

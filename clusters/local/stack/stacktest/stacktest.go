@@ -41,6 +41,10 @@ type Shared struct {
 	SourceDir string
 
 	once   sync.Once
+	mu     sync.Mutex         // guards the three fields below it
+	cancel context.CancelFunc // cancels up while it runs
+	upDone chan struct{}      // closed when up has returned
+	closed bool               // torn down: up must not start
 	stack  *stack.Stack
 	chains []string // KUBE-* iptables chains before the stack came up
 	home   string
@@ -77,9 +81,20 @@ func (s *Shared) Stack(tb testing.TB) *stack.Stack {
 }
 
 func (s *Shared) up() {
+	base, stop := context.WithCancel(context.Background())
+	defer stop()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.err = fmt.Errorf("the test binary is shutting down")
+		return
+	}
+	s.cancel, s.upDone = stop, make(chan struct{})
+	defer close(s.upDone)
+	s.mu.Unlock()
 	// One local cluster per machine: hold the lock until Main has taken
 	// the stack down.
-	lctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	lctx, cancel := context.WithTimeout(base, 15*time.Minute)
 	defer cancel()
 	if s.unlock, s.err = local.LockMachine(lctx); s.err != nil {
 		return
@@ -102,7 +117,7 @@ func (s *Shared) up() {
 	log := Logger()
 	cl := local.New(local.WithName(s.Name), local.WithHome(s.home), local.WithModuleDir(root), local.WithLogger(log))
 	s.stack = stack.New(stack.WithCluster(cl), stack.WithSourceDir(root), stack.WithLogger(log), stack.WithTimeout(2*time.Minute))
-	ctx, cancel2 := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel2 := context.WithTimeout(base, 6*time.Minute)
 	defer cancel2()
 	start := time.Now()
 	s.err = s.stack.Up(ctx)
@@ -112,12 +127,30 @@ func (s *Shared) up() {
 // Main runs the tests, then takes the stack down, checks nothing of it is
 // left, releases the lock and exits.
 func (s *Shared) Main(m *testing.M) {
+	finish := testenv.TearDownOnSignal("demo stack "+s.Name+" for tests", s.teardown)
 	code := m.Run()
+	if err := finish(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: tearing down the demo stack: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// teardown stops a bring-up still in progress (an interrupt can come at
+// any time), takes the stack down and checks that nothing of it is left,
+// removes its folder and releases the machine lock.
+func (s *Shared) teardown() error {
+	s.mu.Lock()
+	s.closed = true
+	cancel, upDone := s.cancel, s.upDone
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-upDone
+	}
+	var err error
 	if s.stack != nil {
-		if err := s.downAndCheckClean(); err != nil {
-			fmt.Fprintf(os.Stderr, "FAIL: tearing down the demo stack: %v\n", err)
-			code = 1
-		}
+		err = s.downAndCheckClean()
 	}
 	if s.home != "" {
 		_ = os.RemoveAll(s.home)
@@ -125,7 +158,7 @@ func (s *Shared) Main(m *testing.M) {
 	if s.unlock != nil {
 		s.unlock()
 	}
-	os.Exit(code)
+	return err
 }
 
 // waitNoOtherCluster waits until no local cluster or demo stack runs on
