@@ -22,8 +22,6 @@ import (
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
 	"github.com/firedrill/firedrill/engine/signals"
-	"github.com/firedrill/firedrill/runner"
-	"github.com/firedrill/firedrill/runner/traffic"
 )
 
 // EnvSeqRuns is the number of pushes of the sequential part per error
@@ -64,32 +62,7 @@ func runSequential(t *testing.T, c *collector, cfg suiteConfig, st *stack.Stack,
 	w := bench.SeqWorkload
 	ctx, cancel := context.WithTimeout(context.Background(), seqBudget)
 	defer cancel()
-	// Registered first, so that a half-made workload goes too; it runs
-	// after the deferred stops below (guard, traffic).
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		require.NoError(t, w.Delete(ctx, cs, time.Minute))
-	})
-	require.NoError(t, w.Create(ctx, cs, stack.Deployment, 2, bench.DefaultSoakNoise, 3*time.Minute))
-
-	targets, err := traffic.NewServiceTargets(ctx, cs, bench.SoakNamespace, w.Name, traffic.WithPortName("http"))
-	require.NoError(t, err)
-	defer targets.Close()
-	gen, err := traffic.New(targets, soakTraffic(t))
-	require.NoError(t, err)
-	tctx, stopTraffic := context.WithCancel(ctx)
-	var twg sync.WaitGroup
-	twg.Go(func() { _ = gen.Run(tctx) })
-	defer func() { stopTraffic(); twg.Wait() }()
-
-	prom, err := runner.DefaultPrometheus(st.Prometheus().URL())
-	require.NoError(t, err)
-	rateExpr := fmt.Sprintf(`sum(rate(http_requests_total{app=%q}[15s]))`, w.App)
-	require.NoError(t, wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		v, err := promScalar(ctx, prom, rateExpr)
-		return err == nil && v > 25, nil
-	}), "Prometheus sees the sequential part's traffic")
+	prom, _ := startNoisy(ctx, t, cs, st, w)
 
 	// The statistical block's expressions for payment-seq's pods,
 	// generated from its metrics as firedrill run's preflight does.

@@ -440,6 +440,41 @@ func runArgo(t *testing.T, c *collector, cfg suiteConfig) {
 	})
 }
 
+// startNoisy creates w from the demo's payment Deployment (2 replicas at
+// the soak's 0.5 % noise), sends it the soak's traffic until ctx ends,
+// and waits until Prometheus sees that traffic; it returns that
+// Prometheus and the traffic generator. The workload is deleted when the test ends: the cleanup is
+// registered before it is created, so that a half-made one goes too, and
+// runs after the traffic has stopped.
+func startNoisy(ctx context.Context, t *testing.T, cs kubernetes.Interface, st *stack.Stack, w bench.NoisyWorkload) (promv1.API, *traffic.Generator) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		require.NoError(t, w.Delete(ctx, cs, time.Minute))
+	})
+	require.NoError(t, w.Create(ctx, cs, stack.Deployment, 2, bench.DefaultSoakNoise, 3*time.Minute))
+
+	targets, err := traffic.NewServiceTargets(ctx, cs, bench.SoakNamespace, w.Name, traffic.WithPortName("http"))
+	require.NoError(t, err)
+	t.Cleanup(targets.Close)
+	gen, err := traffic.New(targets, soakTraffic(t))
+	require.NoError(t, err)
+	tctx, stopTraffic := context.WithCancel(ctx)
+	var twg sync.WaitGroup
+	twg.Go(func() { _ = gen.Run(tctx) })
+	t.Cleanup(func() { stopTraffic(); twg.Wait() })
+
+	prom, err := runner.DefaultPrometheus(st.Prometheus().URL())
+	require.NoError(t, err)
+	rateExpr := fmt.Sprintf(`sum(rate(http_requests_total{app=%q}[15s]))`, w.App)
+	require.NoError(t, wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		v, err := promScalar(ctx, prom, rateExpr)
+		return err == nil && v > 25, nil
+	}), "Prometheus sees %s's traffic", w.Name)
+	return prom, gen
+}
+
 // soakTraffic is the soak's load: the bad-image drill's requests (30 %
 // transfers, 70 % balance reads) at its 50 requests/s.
 func soakTraffic(t *testing.T) drills.Traffic {
@@ -455,36 +490,13 @@ func runSoak(t *testing.T, c *collector, cfg suiteConfig, st *stack.Stack, cs ku
 	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.soak+10*time.Minute)
 	defer cancel()
-	// Registered first, so that a half-made soak goes too.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		require.NoError(t, bench.DeleteSoak(ctx, cs, time.Minute))
-	})
-	require.NoError(t, bench.CreateSoak(ctx, cs, stack.Deployment, 2, bench.DefaultSoakNoise, 3*time.Minute))
-	// The revision CreateSoak left is the first the guard watches.
+	// The guard's 15 s rules and the statistical test's 1 m window need the
+	// soak's traffic in Prometheus first.
+	prom, gen := startNoisy(ctx, t, cs, st, bench.SoakWorkload)
+	// The revision Create left is the first the guard watches.
 	first := bench.Revision{Token: "2", Pushed: time.Now()}
 	first.Hash, first.Number, err = bench.SoakWorkload.ReplicaSet(ctx, cs, first.Token)
 	require.NoError(t, err)
-	targets, err := traffic.NewServiceTargets(ctx, cs, bench.SoakNamespace, bench.SoakService, traffic.WithPortName("http"))
-	require.NoError(t, err)
-	defer targets.Close()
-	gen, err := traffic.New(targets, soakTraffic(t))
-	require.NoError(t, err)
-	tctx, stopTraffic := context.WithCancel(ctx)
-	var twg sync.WaitGroup
-	twg.Go(func() { _ = gen.Run(tctx) })
-	defer func() { stopTraffic(); twg.Wait() }()
-
-	prom, err := runner.DefaultPrometheus(st.Prometheus().URL())
-	require.NoError(t, err)
-	// The guard's 15 s rules and the statistical test's 1 m window need the
-	// soak's traffic in Prometheus first.
-	rateExpr := fmt.Sprintf(`sum(rate(http_requests_total{app=%q}[15s]))`, bench.SoakApp)
-	require.NoError(t, wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		v, err := promScalar(ctx, prom, rateExpr)
-		return err == nil && v > 25, nil
-	}), "Prometheus sees the soak's traffic")
 
 	// The engine guards the soak in a process of its own per policy (this
 	// test binary re-run as TestGuardProcess), so that its CPU and memory

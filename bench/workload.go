@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/firedrill/firedrill/clusters/local/stack"
 )
 
 // NoisyWorkload is a copy of the demo's payment Deployment, with a Service
@@ -99,14 +101,14 @@ func (w NoisyWorkload) Create(ctx context.Context, cs kubernetes.Interface, base
 	if _, err := cs.AppsV1().Deployments(SoakNamespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("bench: %s: %w", w.Name, err)
 	}
-	if err := waitDeployment(ctx, cs, w.Name, timeout); err != nil {
+	if err := stack.WaitAvailable(ctx, cs, SoakNamespace, w.Name, timeout); err != nil {
 		return err
 	}
 	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:"2"}}}}}`, soakRevisionAnnotation)
 	if _, err := cs.AppsV1().Deployments(SoakNamespace).Patch(ctx, w.Name, "application/strategic-merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("bench: %s: %w", w.Name, err)
 	}
-	return waitDeployment(ctx, cs, w.Name, timeout)
+	return stack.WaitAvailable(ctx, cs, SoakNamespace, w.Name, timeout)
 }
 
 // Push gives the workload a new revision: the pod template's revision
@@ -155,7 +157,7 @@ func setEnv(c *corev1.Container, name, value string) {
 // WaitRolledOut waits until the workload has rolled out: observed, every
 // replica updated and available, no old replica left.
 func (w NoisyWorkload) WaitRolledOut(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
-	return waitDeployment(ctx, cs, w.Name, timeout)
+	return stack.WaitAvailable(ctx, cs, SoakNamespace, w.Name, timeout)
 }
 
 // ReplicaSet returns the pod-template-hash and the Deployment revision
@@ -216,30 +218,6 @@ func (w NoisyWorkload) Delete(ctx context.Context, cs kubernetes.Interface, time
 	})
 	if err != nil {
 		return fmt.Errorf("bench: %s pods still there after %s: %w", w.Name, timeout, err)
-	}
-	return nil
-}
-
-// waitDeployment waits until a Deployment has rolled out: observed, every
-// replica updated and available, no old replica left.
-func waitDeployment(ctx context.Context, cs kubernetes.Interface, name string, timeout time.Duration) error {
-	var last string
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().Deployments(SoakNamespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		s := d.Status
-		last = fmt.Sprintf("generation %d/%d, updated %d, available %d, replicas %d of %d", s.ObservedGeneration, d.Generation, s.UpdatedReplicas, s.AvailableReplicas, s.Replicas, want)
-		return s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want && s.AvailableReplicas == want && s.Replicas == want, nil
-	})
-	if err != nil {
-		return fmt.Errorf("bench: deployment %s/%s did not roll out within %s: %s: %w", SoakNamespace, name, timeout, last, err)
 	}
 	return nil
 }
