@@ -15,7 +15,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/util/retry"
 	deploymentutil "k8s.io/kubectl/pkg/util/deployment"
 
 	"github.com/firedrill/firedrill/clusters/local/stack"
@@ -38,16 +37,10 @@ func (s *scenario) keepShape() {
 	s.t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		require.NoError(s.t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			dep, err := s.cs.AppsV1().Deployments(stack.Namespace).Get(cctx, stack.Deployment, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
+		updatePayment(cctx, s.t, s.cs, func(dep *appsv1.Deployment) {
 			dep.Spec.Replicas, dep.Spec.Strategy = &replicas, strategy
 			delete(dep.Annotations, engine.AnnotationShrink)
-			_, err = s.cs.AppsV1().Deployments(stack.Namespace).Update(cctx, dep, metav1.UpdateOptions{})
-			return err
-		}))
+		})
 	})
 }
 
@@ -59,21 +52,11 @@ func (s *scenario) pushAtOnce(image string) {
 	s.t.Helper()
 	all := intstr.FromString("100%")
 	none := intstr.FromInt32(0)
-	require.NoError(s.t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		dep, err := s.cs.AppsV1().Deployments(stack.Namespace).Get(s.ctx, stack.Deployment, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
+	updatePayment(s.ctx, s.t, s.cs, func(dep *appsv1.Deployment) {
 		dep.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 			RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &all, MaxUnavailable: &none}}
-		for i := range dep.Spec.Template.Spec.Containers {
-			if dep.Spec.Template.Spec.Containers[i].Name == "payment" {
-				dep.Spec.Template.Spec.Containers[i].Image = image
-			}
-		}
-		_, err = s.cs.AppsV1().Deployments(stack.Namespace).Update(s.ctx, dep, metav1.UpdateOptions{})
-		return err
-	}))
+		setPaymentImage(dep, image)
+	})
 }
 
 // guard starts the scenario drill's guard (policy, possibly adjusted) with

@@ -9,6 +9,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -86,19 +87,31 @@ func TestGuardRevertsBadImage(t *testing.T) {
 // setImage sets the payment container's image.
 func setImage(ctx context.Context, t *testing.T, cs kubernetes.Interface, image string) {
 	t.Helper()
+	updatePayment(ctx, t, cs, func(dep *appsv1.Deployment) { setPaymentImage(dep, image) })
+}
+
+// updatePayment applies change to the payment Deployment, retrying on
+// conflicts.
+func updatePayment(ctx context.Context, t *testing.T, cs kubernetes.Interface, change func(*appsv1.Deployment)) {
+	t.Helper()
 	require.NoError(t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		dep, err := cs.AppsV1().Deployments(stack.Namespace).Get(ctx, stack.Deployment, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		for i := range dep.Spec.Template.Spec.Containers {
-			if dep.Spec.Template.Spec.Containers[i].Name == "payment" {
-				dep.Spec.Template.Spec.Containers[i].Image = image
-			}
-		}
+		change(dep)
 		_, err = cs.AppsV1().Deployments(stack.Namespace).Update(ctx, dep, metav1.UpdateOptions{})
 		return err
 	}))
+}
+
+// setPaymentImage sets the image of dep's payment container.
+func setPaymentImage(dep *appsv1.Deployment, image string) {
+	for i := range dep.Spec.Template.Spec.Containers {
+		if dep.Spec.Template.Spec.Containers[i].Name == "payment" {
+			dep.Spec.Template.Spec.Containers[i].Image = image
+		}
+	}
 }
 
 // waitProm polls expr until ok holds for its value.
