@@ -147,7 +147,19 @@ type WorkloadState struct {
 	// ReadyBefore and ReadyNow are the ready replicas at the previous and
 	// the current observation.
 	ReadyBefore, ReadyNow int32
+	// SelfCleared counts the earlier anomalies under the current revision
+	// that went away by themselves: each cleared and stayed clear for the
+	// guard's verify window with no action taken. A signal that keeps
+	// coming and going under one revision is flapping.
+	SelfCleared int
 }
+
+// Flapping adds FlapPotential to RecoveryPotential for each earlier
+// self-cleared anomaly of the revision, up to FlapPotentialMax.
+const (
+	FlapPotential    = 0.5
+	FlapPotentialMax = 1.0
+)
 
 // RecoveryPotential is the term R ≥ 1 of the rollback score: how likely the
 // workload is to heal by itself. R = 1 when there is no sign of
@@ -155,7 +167,11 @@ type WorkloadState struct {
 // rollout in progress (a pod kill that Kubernetes repairs itself, not a bad
 // release); +0.5 while ready replicas are rising with no rollout in
 // progress (during a rollout the rising replicas are the suspect release's
-// own new pods, not healing). It returns the reasons for each increment.
+// own new pods, not healing); +0.5 for each earlier anomaly under the same
+// revision that went away by itself, up to +1 (a flapping signal: the
+// workload keeps recovering without help, and whether this release must
+// go is a judgement for a person). It returns the reasons for each
+// increment.
 func (w WorkloadState) RecoveryPotential() (float64, []string) {
 	r := 1.0
 	var why []string
@@ -166,6 +182,10 @@ func (w WorkloadState) RecoveryPotential() (float64, []string) {
 	if w.ReadyNow > w.ReadyBefore && !w.RolloutInProgress {
 		r += 0.5
 		why = append(why, fmt.Sprintf("ready replicas rising %d→%d", w.ReadyBefore, w.ReadyNow))
+	}
+	if w.SelfCleared > 0 {
+		r += math.Min(FlapPotentialMax, FlapPotential*float64(w.SelfCleared))
+		why = append(why, fmt.Sprintf("flapping: %d earlier anomal%s under revision %d cleared by itself", w.SelfCleared, plural(w.SelfCleared, "y", "ies"), w.Revision))
 	}
 	return r, why
 }
@@ -306,13 +326,23 @@ func (d Decider) Decide(now time.Time, evidence []Evidence, w WorkloadState) Dec
 // rollbackAt a few seconds later. A rollback decision is never held back;
 // categorical evidence (Kubernetes signals, a sequential test that decided
 // Degraded) and saturated rules are judged at once, as is a score still
-// short of rollbackAt once T is complete.
+// short of rollbackAt once T is complete, and an anomaly that came back
+// after clearing by itself under the same revision (a flapping signal: it
+// is not climbing through its threshold, and its episodes may never last
+// TimeDecaySaturation).
 func (d Decider) Premature(dec Decision) bool {
 	switch dec.Action {
 	case ActionPartialRollback, ActionRequireHuman:
-		return dec.ErrorRate < 1 && dec.Persisted < TimeDecaySaturation
+		return dec.ErrorRate < 1 && dec.Persisted < TimeDecaySaturation && dec.Workload.SelfCleared == 0
 	}
 	return false
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // scoreTolerance absorbs floating-point rounding, so that a score exactly

@@ -74,6 +74,8 @@ func TestPremature(t *testing.T) {
 		{"T complete: partial stands", rule(0.055, TimeDecaySaturation), WorkloadState{}, ActionPartialRollback, false},
 		{"saturated rule healing itself: human at once", rule(0.15, 0), WorkloadState{Revision: 1, RevisionAtStart: 1, Restarts: 2},
 			ActionRequireHuman, false},
+		{"back after clearing by itself: judged at once", rule(0.07, 3*time.Second), WorkloadState{Revision: 2, RevisionAtStart: 2, SelfCleared: 1},
+			ActionRequireHuman, false},
 		{"no evidence", nil, WorkloadState{}, ActionNone, false},
 	}
 	for _, tt := range tests {

@@ -66,6 +66,8 @@ func TestRecoveryPotential(t *testing.T) {
 		{"ready rising", WorkloadState{ReadyBefore: 1, ReadyNow: 2}, 1.5},
 		{"ready rising during a rollout: the new release's pods", WorkloadState{ReadyBefore: 3, ReadyNow: 4, RolloutInProgress: true}, 1},
 		{"both", WorkloadState{Revision: 3, RevisionAtStart: 3, Restarts: 1, ReadyBefore: 1, ReadyNow: 3}, 2.5},
+		{"flapping once", WorkloadState{Revision: 5, RevisionAtStart: 5, SelfCleared: 1}, 1.5},
+		{"flapping, capped at +1", WorkloadState{Revision: 5, RevisionAtStart: 5, SelfCleared: 4}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

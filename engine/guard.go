@@ -347,7 +347,7 @@ func (g *Guard) step(ctx context.Context, now time.Time) {
 			inc.clearSince = now
 		}
 		if now.Sub(inc.clearSince) >= g.verify {
-			g.recover(now)
+			g.recover(now, snap)
 		}
 		return
 	}
@@ -472,9 +472,14 @@ func (g *Guard) act(ctx context.Context, now time.Time, snap *Snapshot, dec Deci
 	g.emit(Event{Kind: EventAction, Time: end, Incident: inc.id, Decision: &dec, Strategy: s.Name(), Outcome: &out, Err: err, FromVersion: from, ToVersion: to})
 }
 
-// recover closes the incident.
-func (g *Guard) recover(now time.Time) {
+// recover closes the incident. An incident that cleared with no action
+// taken is remembered as a self-cleared anomaly of the revision at snap
+// (WorkloadState.SelfCleared).
+func (g *Guard) recover(now time.Time, snap *Snapshot) {
 	inc := g.inc
+	if inc.attempts == 0 {
+		g.work.selfCleared(snap)
+	}
 	g.log.Info("engine recovery", "incident", inc.id, "clearedAt", inc.clearSince, "verifiedAt", now)
 	if g.metrics != nil && !inc.acted.IsZero() {
 		g.metrics.Recovery.Observe(inc.clearSince.Sub(inc.detected).Seconds())

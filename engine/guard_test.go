@@ -233,6 +233,40 @@ func TestGuardRecoversAfterVerifyWindow(t *testing.T) {
 	require.Len(t, ev.of(EventAction), 1)
 }
 
+// TestGuardHandsFlappingSignalToHuman: a rule just past its threshold is
+// deferred while young (Premature); it clears by itself for the verify
+// window, then comes back under the same revision. The second time it is
+// judged at once, with the flap in RecoveryPotential: below partialAt, so
+// the incident goes to the human and nothing is rolled back.
+func TestGuardHandsFlappingSignalToHuman(t *testing.T) {
+	client := fake.NewClientset(history()...)
+	prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.07, rateExpr: 50})
+	p := rulePolicy()
+	p.VerifyWindow = drills.D(100 * time.Millisecond)
+	var ev events
+	g, err := NewGuard(p, guardTarget, WithKubernetes(client), WithPrometheus(prom.api(t)), OnEvent(ev.add))
+	require.NoError(t, err)
+	runGuard(t, g)
+
+	require.Eventually(t, func() bool { return len(ev.of(EventDetection)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	n := g.Evaluations()
+	require.Eventually(t, func() bool { return g.Evaluations() >= n+10 }, 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, ev.of(EventDecision), "a young rule at E 0.7 is judged later")
+	prom.set(errorRatioExpr, 0.001)
+	require.Eventually(t, func() bool { return len(ev.of(EventRecovery)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, ev.of(EventAction), "it cleared by itself")
+
+	prom.set(errorRatioExpr, 0.07)
+	require.Eventually(t, func() bool { return len(ev.of(EventAction)) == 1 }, 10*time.Second, 10*time.Millisecond)
+	act := ev.of(EventAction)[0]
+	require.Equal(t, drills.StrategyHuman, act.Strategy)
+	require.Equal(t, ActionRequireHuman, act.Decision.Action, act.Decision.Reason)
+	require.Equal(t, 1, act.Decision.Workload.SelfCleared)
+	require.Equal(t, 1.5, act.Decision.RecoveryPotential)
+	require.Contains(t, act.Decision.Reason, "flapping: 1 earlier anomaly under revision 3 cleared by itself")
+	require.Equal(t, "v3", getDeployment(t, client).Spec.Template.Spec.Containers[0].Image, "nothing rolled back")
+}
+
 func TestGuardHoldsOnNoData(t *testing.T) {
 	client := fake.NewClientset(history()...)
 	prom := newFakeProm(t, map[string]float64{}) // every query: no data

@@ -116,6 +116,22 @@ type workloadTracker struct {
 	startRestart map[string]int // restarts per pod name at the start
 	readyBefore  int32
 	haveReady    bool
+	// flapRev is the revision whose self-cleared anomalies flaps counts.
+	flapRev int64
+	flaps   int
+}
+
+// selfCleared records that an anomaly under snap's revision went away by
+// itself: it cleared and stayed clear for the verify window with no
+// action taken. The count starts again at each new revision.
+func (w *workloadTracker) selfCleared(snap *Snapshot) {
+	if snap == nil {
+		return
+	}
+	if snap.Revision != w.flapRev {
+		w.flapRev, w.flaps = snap.Revision, 0
+	}
+	w.flaps++
 }
 
 // begin marks the start of an anomaly at the snapshot.
@@ -138,6 +154,9 @@ func (w *workloadTracker) observe(snap *Snapshot) WorkloadState {
 		return WorkloadState{}
 	}
 	ws := WorkloadState{Revision: snap.Revision, RevisionAtStart: snap.Revision, ReadyNow: snap.ReadyReplicas, RolloutInProgress: snap.InProgress}
+	if snap.Revision == w.flapRev {
+		ws.SelfCleared = w.flaps
+	}
 	if w.started {
 		ws.RevisionAtStart = w.startRev
 		// Container restarts since the start, and each pod that
