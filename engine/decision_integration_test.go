@@ -144,7 +144,28 @@ func TestGuardPartialThenFullRollback(t *testing.T) {
 func TestGuardHandsOverBelowPartial(t *testing.T) {
 	s := newScenarioOf(t, 4*time.Minute, "human-review.yaml")
 	s.keepShape()
+	policy, calls := s.humanHook()
 
+	g, rec, _ := s.guard("human", policy)
+	push := time.Now()
+	s.pushAtOnce("payment:v2-flaky")
+
+	require.Eventually(t, func() bool { return len(rec.of(engine.EventAction)) > 0 }, 2*time.Minute, 100*time.Millisecond)
+	act := rec.of(engine.EventAction)[0]
+	require.NoError(t, act.Err)
+	require.Equal(t, drills.StrategyHuman, act.Strategy)
+	require.Equal(t, engine.ActionRequireHuman, act.Decision.Action, act.Decision.Reason)
+	require.Less(t, act.Decision.Score, 0.95, act.Decision.Reason)
+	t.Logf("payment:v2-flaky: handed over at push + %s: %s", act.Time.Sub(push).Round(time.Millisecond), act.Decision.Reason)
+
+	s.requireHandedOver(g, rec, act, calls, "payment:v2-flaky")
+}
+
+// humanHook returns the scenario drill's guard policy with its human
+// strategy's webhook pointed at a test server, and a function that
+// returns the calls the server received so far.
+func (s *scenario) humanHook() (drills.Guard, func() []map[string]any) {
+	s.t.Helper()
 	var (
 		mu    sync.Mutex
 		calls []map[string]any
@@ -160,7 +181,7 @@ func TestGuardHandsOverBelowPartial(t *testing.T) {
 		calls = append(calls, m)
 		mu.Unlock()
 	}))
-	t.Cleanup(hook.Close)
+	s.t.Cleanup(hook.Close)
 	policy := *s.drill.Spec.Guard
 	policy.Strategies = append([]drills.Strategy(nil), policy.Strategies...)
 	found := false
@@ -175,23 +196,22 @@ func TestGuardHandsOverBelowPartial(t *testing.T) {
 			found = true
 		}
 	}
-	require.True(t, found, "the human-review drill lists the human strategy")
+	require.True(s.t, found, "the drill %s lists the human strategy", s.drill.Metadata.Name)
+	return policy, func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]map[string]any(nil), calls...)
+	}
+}
 
-	g, rec, _ := s.guard("human", policy)
-	push := time.Now()
-	s.pushAtOnce("payment:v2-flaky")
-
-	require.Eventually(t, func() bool { return len(rec.of(engine.EventAction)) > 0 }, 2*time.Minute, 100*time.Millisecond)
-	act := rec.of(engine.EventAction)[0]
-	require.NoError(t, act.Err)
-	require.Equal(t, drills.StrategyHuman, act.Strategy)
-	require.Equal(t, engine.ActionRequireHuman, act.Decision.Action, act.Decision.Reason)
-	require.Less(t, act.Decision.Score, 0.95, act.Decision.Reason)
-	t.Logf("payment:v2-flaky: handed over at push + %s: %s", act.Time.Sub(push).Round(time.Millisecond), act.Decision.Reason)
-
-	mu.Lock()
-	got := append([]map[string]any(nil), calls...)
-	mu.Unlock()
+// requireHandedOver checks the hand-over act on the real stack: the
+// webhook was called once with the incident, the Deployment is paused on
+// image with the human annotation, and a few more evaluations bring no
+// further action or webhook call while the release stays.
+func (s *scenario) requireHandedOver(g *engine.Guard, rec *recorder, act recorded, calls func() []map[string]any, image string) {
+	t := s.t
+	t.Helper()
+	got := calls()
 	require.Len(t, got, 1, "the webhook is called once")
 	require.Equal(t, act.Incident, got[0]["incident"])
 	require.Equal(t, string(engine.ActionRequireHuman), got[0]["action"])
@@ -201,17 +221,49 @@ func TestGuardHandsOverBelowPartial(t *testing.T) {
 	dep, err := s.cs.AppsV1().Deployments(stack.Namespace).Get(s.ctx, stack.Deployment, metav1.GetOptions{})
 	require.NoError(t, err)
 	require.True(t, dep.Spec.Paused, "the Deployment is paused where it stands")
-	require.Equal(t, "payment:v2-flaky", dep.Spec.Template.Spec.Containers[0].Image, "nothing rolled back")
+	require.Equal(t, image, dep.Spec.Template.Spec.Containers[0].Image, "nothing rolled back")
 	require.Contains(t, dep.Annotations[engine.AnnotationHuman], act.Incident)
 
-	// The engine does no more for this incident while the release stays
-	// bad: a few more evaluations bring no further action or webhook call.
 	n := g.Evaluations()
 	require.Eventually(t, func() bool { return g.Evaluations() >= n+10 }, time.Minute, 100*time.Millisecond)
 	require.Len(t, rec.of(engine.EventAction), 1, "one hand-over, nothing after it")
-	mu.Lock()
-	require.Len(t, calls, 1, "one webhook call")
-	mu.Unlock()
+	require.Len(t, calls(), 1, "one webhook call")
+}
+
+// TestGuardHandsFlappingReleaseToHuman pushes payment:v2-flapping (1.5 %
+// errors for 20 s of every 40 s) under the flapping-release drill, with
+// the default thresholds. The first episode is deferred while young and
+// clears by itself for longer than the verify window; when the signal
+// comes back under the same revision the flap raises RecoveryPotential and
+// the score falls below partialAt: the Deployment is paused and the human
+// webhook called, nothing rolled back.
+func TestGuardHandsFlappingReleaseToHuman(t *testing.T) {
+	s := newScenarioOf(t, 5*time.Minute, "flapping-release.yaml")
+	s.keepShape()
+	policy, calls := s.humanHook()
+	require.Nil(t, policy.Decision.RollbackAt, "the drill keeps the default thresholds")
+	require.Nil(t, policy.Decision.PartialAt, "the drill keeps the default thresholds")
+
+	g, rec, _ := s.guard("flapping", policy)
+	push := time.Now()
+	s.pushAtOnce("payment:v2-flapping")
+
+	require.Eventually(t, func() bool { return len(rec.of(engine.EventAction)) > 0 }, 3*time.Minute, 100*time.Millisecond)
+	act := rec.of(engine.EventAction)[0]
+	require.NoError(t, act.Err)
+	recovered := rec.of(engine.EventRecovery)
+	require.NotEmpty(t, recovered, "an episode cleared by itself before the hand-over")
+	require.True(t, recovered[0].Time.Before(act.Time))
+	require.NotEqual(t, recovered[0].Incident, act.Incident, "the hand-over is on a later episode")
+	require.Equal(t, drills.StrategyHuman, act.Strategy)
+	require.Equal(t, engine.ActionRequireHuman, act.Decision.Action, act.Decision.Reason)
+	require.Less(t, act.Decision.Score, drills.DefaultPartialAt, act.Decision.Reason)
+	require.GreaterOrEqual(t, act.Decision.Workload.SelfCleared, 1, act.Decision.Reason)
+	require.Contains(t, act.Decision.Reason, "flapping")
+	t.Logf("payment:v2-flapping: %d self-cleared episode(s), handed over at push + %s: %s",
+		act.Decision.Workload.SelfCleared, act.Time.Sub(push).Round(time.Millisecond), act.Decision.Reason)
+
+	s.requireHandedOver(g, rec, act, calls, "payment:v2-flapping")
 }
 
 // TestGuardTwoBadPushesEndOnLastKnownGood marks payment:v1 known good

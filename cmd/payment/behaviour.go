@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Behaviour selects how a release of the service behaves. Every image tag
@@ -62,11 +63,32 @@ func (b Behaviour) defaultFaultRate() float64 {
 
 // faultSampler decides, one independent draw per call, whether a request is
 // hit by the behaviour's fault. With a seeded source the sequence of
-// decisions is deterministic, whatever the order requests arrive in.
+// decisions is deterministic, whatever the order requests arrive in. With
+// a period it flaps instead (see Config.FaultPeriod).
 type faultSampler struct {
 	mu   sync.Mutex
 	rng  *rand.Rand
 	rate float64
+	// period, when positive, makes the fault flap; now reads the clock and
+	// owed accumulates rate per request while the fault is on.
+	period time.Duration
+	now    func() time.Time
+	owed   float64
+}
+
+// flapping returns f made to flap with period (see Config.FaultPeriod),
+// reading the clock through now (time.Now when nil).
+func (f *faultSampler) flapping(period time.Duration, now func() time.Time) *faultSampler {
+	if now == nil {
+		now = time.Now
+	}
+	f.period, f.now = period, now
+	return f
+}
+
+// on reports whether a flapping fault is in its on half at t.
+func (f *faultSampler) on(t time.Time) bool {
+	return t.UnixNano()%int64(f.period) < int64(f.period)/2
 }
 
 // newFaultSampler returns a sampler hitting with probability rate, drawing
@@ -85,5 +107,16 @@ func (f *faultSampler) hit() bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.period > 0 {
+		if !f.on(f.now()) {
+			return false
+		}
+		f.owed += f.rate
+		if f.owed >= 1 {
+			f.owed--
+			return true
+		}
+		return false
+	}
 	return f.rng.Float64() < f.rate
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -60,4 +61,32 @@ func TestFaultSamplerDefaultSourceWorks(t *testing.T) {
 		}
 	}
 	require.InDelta(t, 1000, n, 150)
+}
+
+// TestFlappingFault: on for the first half of each period on the wall
+// clock, hitting exactly every 1/rate-th request there, never in the
+// second half.
+func TestFlappingFault(t *testing.T) {
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) // a whole number of 40 s periods since the epoch
+	require.Zero(t, start.UnixNano()%int64(40*time.Second))
+	now := start
+	f := newFaultSampler(0.04, nil).flapping(40*time.Second, func() time.Time { return now })
+	draw := func(n int) int {
+		hit := 0
+		for range n {
+			if f.hit() {
+				hit++
+			}
+		}
+		return hit
+	}
+	require.Equal(t, 40, draw(1000), "on: exactly 4 %")
+	now = start.Add(19 * time.Second)
+	require.Equal(t, 4, draw(100), "still on at 19 s")
+	now = start.Add(20 * time.Second)
+	require.Zero(t, draw(1000), "off from 20 s")
+	now = start.Add(39*time.Second + 999*time.Millisecond)
+	require.Zero(t, draw(1000), "off until the period ends")
+	now = start.Add(40 * time.Second)
+	require.Equal(t, 40, draw(1000), "on again")
 }

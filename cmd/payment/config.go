@@ -10,15 +10,16 @@ import (
 
 // Environment variables read by LoadConfig.
 const (
-	EnvDSN        = "PAYMENT_DSN"
-	EnvListen     = "PAYMENT_LISTEN"
-	EnvVersion    = "PAYMENT_VERSION"
-	EnvBehaviour  = "PAYMENT_BEHAVIOUR"
-	EnvFaultRate  = "PAYMENT_FAULT_RATE"
-	EnvSlowDelay  = "PAYMENT_SLOW_DELAY"
-	EnvCrashAfter = "PAYMENT_CRASH_AFTER"
-	EnvLedgerMode = "LEDGER_MODE"
-	EnvAccounts   = "PAYMENT_ACCOUNTS"
+	EnvDSN         = "PAYMENT_DSN"
+	EnvListen      = "PAYMENT_LISTEN"
+	EnvVersion     = "PAYMENT_VERSION"
+	EnvBehaviour   = "PAYMENT_BEHAVIOUR"
+	EnvFaultRate   = "PAYMENT_FAULT_RATE"
+	EnvFaultPeriod = "PAYMENT_FAULT_PERIOD"
+	EnvSlowDelay   = "PAYMENT_SLOW_DELAY"
+	EnvCrashAfter  = "PAYMENT_CRASH_AFTER"
+	EnvLedgerMode  = "LEDGER_MODE"
+	EnvAccounts    = "PAYMENT_ACCOUNTS"
 )
 
 // Defaults applied by LoadConfig when a variable is unset or empty.
@@ -57,6 +58,13 @@ type Config struct {
 	// for corrupt, the share of transfers that debit without crediting
 	// (PAYMENT_FAULT_RATE, 0..1; default 0.05 for buggy, 0.1 for corrupt).
 	FaultRate float64
+	// FaultPeriod, when set, makes the fault flap (PAYMENT_FAULT_PERIOD, a
+	// Go duration, default 0: always on): it is on for the first half of
+	// every period, counted on the wall clock so that every replica flaps
+	// together, and off for the second half. While on it hits an exact
+	// share of requests (every 1/FaultRate-th), so that a rule reads a
+	// steady level rather than a noisy draw.
+	FaultPeriod time.Duration
 	// SlowDelay is the latency the slow behaviour adds to each ledger
 	// request (PAYMENT_SLOW_DELAY, a Go duration, default 1500ms).
 	SlowDelay time.Duration
@@ -113,6 +121,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		} else {
 			c.FaultRate = r
 		}
+	}
+	c.FaultPeriod, err = durationEnv(get, EnvFaultPeriod, 0)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	c.SlowDelay, err = durationEnv(get, EnvSlowDelay, DefaultSlowDelay)
 	if err != nil {

@@ -37,11 +37,12 @@ func TestLoadConfigPerBehaviourFaultRate(t *testing.T) {
 		require.Equal(t, want, c.FaultRate, b)
 	}
 	c, err := LoadConfig(envOf(map[string]string{
-		EnvDSN: "x", EnvBehaviour: "buggy", EnvFaultRate: "0.2", EnvSlowDelay: "2s",
+		EnvDSN: "x", EnvBehaviour: "buggy", EnvFaultRate: "0.2", EnvFaultPeriod: "40s", EnvSlowDelay: "2s",
 		EnvCrashAfter: "500ms", EnvLedgerMode: "broken", EnvAccounts: "7", EnvVersion: "v2-buggy", EnvListen: "127.0.0.1:9000",
 	}))
 	require.NoError(t, err)
 	require.Equal(t, 0.2, c.FaultRate)
+	require.Equal(t, 40*time.Second, c.FaultPeriod)
 	require.Equal(t, 2*time.Second, c.SlowDelay)
 	require.Equal(t, 500*time.Millisecond, c.CrashAfter)
 	require.True(t, c.LedgerBroken())
@@ -65,6 +66,8 @@ func TestLoadConfigErrorsAreClear(t *testing.T) {
 			[]string{`PAYMENT_FAULT_RATE: "5" is not a number between 0 and 1`}},
 		{"delay without unit", map[string]string{EnvDSN: "x", EnvSlowDelay: "1500"},
 			[]string{`PAYMENT_SLOW_DELAY: "1500" is not a non-negative duration (e.g. 1500ms or 3s)`}},
+		{"period without unit", map[string]string{EnvDSN: "x", EnvFaultPeriod: "40"},
+			[]string{`PAYMENT_FAULT_PERIOD: "40" is not a non-negative duration`}},
 		{"negative crash", map[string]string{EnvDSN: "x", EnvCrashAfter: "-1s"},
 			[]string{`PAYMENT_CRASH_AFTER: "-1s" is not a non-negative duration`}},
 		{"zero accounts", map[string]string{EnvDSN: "x", EnvAccounts: "0"},

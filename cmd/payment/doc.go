@@ -10,6 +10,8 @@
 //	payment:v1          good     healthy
 //	payment:v2-buggy    buggy    PAYMENT_FAULT_RATE (default 0.05) of ledger requests answer 500
 //	payment:v2-flaky    buggy    the same at PAYMENT_FAULT_RATE 0.03 (the stack's tag): a 3 % release
+//	payment:v2-flapping buggy    PAYMENT_FAULT_RATE 0.015 with PAYMENT_FAULT_PERIOD 40s: exactly 1.5 % of
+//	                             requests fail in the first 20 s of every 40 s, none in the rest
 //	payment:v2-slow     slow     ledger requests wait PAYMENT_SLOW_DELAY (default 1500ms), so p99 > 1 s
 //	payment:v2-crash    crash    never ready; exit(1) after PAYMENT_CRASH_AFTER (default 3s) → CrashLoopBackOff
 //	payment:v2-corrupt  corrupt  PAYMENT_FAULT_RATE (default 0.1) of transfers debit without crediting
@@ -24,7 +26,7 @@
 // From the environment only, never baked into an image: PAYMENT_DSN
 // (required; from the payment-db Secret in Kubernetes), PAYMENT_LISTEN
 // (default :8080), PAYMENT_VERSION, PAYMENT_BEHAVIOUR, PAYMENT_FAULT_RATE,
-// PAYMENT_SLOW_DELAY, PAYMENT_CRASH_AFTER, LEDGER_MODE and PAYMENT_ACCOUNTS
+// PAYMENT_FAULT_PERIOD (default 0: the fault never flaps), PAYMENT_SLOW_DELAY, PAYMENT_CRASH_AFTER, LEDGER_MODE and PAYMENT_ACCOUNTS
 // (default 100). See LoadConfig.
 //
 // # API

@@ -95,6 +95,9 @@ func NewServer(cfg Config, store Store, opts ...Option) (*Server, error) {
 		rate = cfg.FaultRate
 	}
 	s.faults = newFaultSampler(rate, s.rng)
+	if cfg.FaultPeriod > 0 {
+		s.faults.flapping(cfg.FaultPeriod, nil)
+	}
 	s.routes()
 	return s, nil
 }

@@ -37,11 +37,15 @@ const (
 // tarball, a config per tag. v2-buggy fails 10% of requests so that it is
 // clearly above the drills' 5% error-rate rule; v2-flaky fails 3%, a
 // release the seed's decider rolls back only partially at first (the
-// partial-rollback and human-review drills).
+// partial-rollback and human-review drills); v2-flapping fails exactly
+// 1.5 % of requests during the first 20 s of every 40 s and none during
+// the rest, a signal that keeps clearing by itself (the flapping-release
+// drill).
 var PaymentTags = []images.Tag{
 	{Ref: "payment:v1", Env: []string{"PAYMENT_VERSION=v1", "PAYMENT_BEHAVIOUR=good"}},
 	{Ref: "payment:v2-buggy", Env: []string{"PAYMENT_VERSION=v2-buggy", "PAYMENT_BEHAVIOUR=buggy", "PAYMENT_FAULT_RATE=0.10"}},
 	{Ref: "payment:v2-flaky", Env: []string{"PAYMENT_VERSION=v2-flaky", "PAYMENT_BEHAVIOUR=buggy", "PAYMENT_FAULT_RATE=0.03"}},
+	{Ref: "payment:v2-flapping", Env: []string{"PAYMENT_VERSION=v2-flapping", "PAYMENT_BEHAVIOUR=buggy", "PAYMENT_FAULT_RATE=0.015", "PAYMENT_FAULT_PERIOD=40s"}},
 	{Ref: "payment:v2-slow", Env: []string{"PAYMENT_VERSION=v2-slow", "PAYMENT_BEHAVIOUR=slow"}},
 	{Ref: "payment:v2-crash", Env: []string{"PAYMENT_VERSION=v2-crash", "PAYMENT_BEHAVIOUR=crash"}},
 	{Ref: "payment:v2-corrupt", Env: []string{"PAYMENT_VERSION=v2-corrupt", "PAYMENT_BEHAVIOUR=corrupt"}},

@@ -53,8 +53,8 @@ func newDemoCmd() *cobra.Command {
 		Short: "Bring the demo stack up or down on the local cluster",
 		Long: `The demo stack is what the shipped drills run against: the local cluster,
 a private PostgreSQL on the host (port 55432, reachable from pods at
-10.244.0.1), the payment service (image tags v1, v2-buggy, v2-flaky, v2-slow,
-v2-crash, v2-corrupt built locally, v1 deployed with 3 replicas in namespace
+10.244.0.1), the payment service (image tags v1, v2-buggy, v2-flaky, v2-flapping,
+v2-slow, v2-crash, v2-corrupt built locally, v1 deployed with 3 replicas in namespace
 firedrill-demo), and a real Prometheus on 127.0.0.1:9090 scraping the pods
 every 500 ms (demo up --scrape-interval 15s: as a real cluster does) with
 the seed's alert rules.
