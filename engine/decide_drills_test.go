@@ -42,6 +42,16 @@ func TestShippedDrillsScore(t *testing.T) {
 		// Pods restart under an unchanged revision: R 2.
 		{"pod-kill: too few ready replicas while Kubernetes heals", Evidence{Kind: EvidenceKubernetes, Source: "minReadyRatio",
 			Severity: drills.SeverityCritical, Since: now}, WorkloadState{Revision: 3, RevisionAtStart: 3, Restarts: 1}, 0.5, ActionRequireHuman},
+		// payment:v2-flapping fails 1.5 % in 20 s of every 40 s against a 1 %
+		// warning rule: back after one self-cleared episode, just past the
+		// line (E 0.525), 3 s in: 0.525×0.8/1.5 + 0.03.
+		{"flapping-release: back after clearing by itself", Evidence{Kind: EvidenceRule, Source: "ErrorBudgetBurn",
+			Severity: drills.SeverityWarning, Op: drills.OpGT, Value: 0.0105, Threshold: 0.01, Since: now.Add(-3 * time.Second)},
+			WorkloadState{Revision: 4, RevisionAtStart: 4, SelfCleared: 1}, 0.31, ActionRequireHuman},
+		// The same 1.5 % held steadily for 30 s: 0.75×0.8 + 0.3.
+		{"a steady 1.5 % release against the same rule", Evidence{Kind: EvidenceRule, Source: "ErrorBudgetBurn",
+			Severity: drills.SeverityWarning, Op: drills.OpGT, Value: 0.015, Threshold: 0.01, Since: now.Add(-30 * time.Second)},
+			WorkloadState{Revision: 4, RevisionAtStart: 4}, 0.9, ActionRollback},
 	}
 	d := NewDecider(drills.Decision{})
 	for _, tt := range tests {
