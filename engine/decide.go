@@ -148,9 +148,9 @@ type WorkloadState struct {
 	// the current observation.
 	ReadyBefore, ReadyNow int32
 	// SelfCleared counts the earlier anomalies under the current revision
-	// that went away by themselves: each cleared and stayed clear for the
-	// guard's verify window with no action taken. A signal that keeps
-	// coming and going under one revision is flapping.
+	// that went away by themselves in the last FlapWindow: each cleared and
+	// stayed clear for the guard's verify window with no action taken. A
+	// signal that keeps coming and going under one revision is flapping.
 	SelfCleared int
 }
 
@@ -168,7 +168,7 @@ const (
 // release); +0.5 while ready replicas are rising with no rollout in
 // progress (during a rollout the rising replicas are the suspect release's
 // own new pods, not healing); +0.5 for each earlier anomaly under the same
-// revision that went away by itself, up to +1 (a flapping signal: the
+// revision that went away by itself in the last 10 minutes, up to +1 (a flapping signal: the
 // workload keeps recovering without help, and whether this release must
 // go is a judgement for a person). It returns the reasons for each
 // increment.

@@ -332,7 +332,7 @@ func (g *Guard) step(ctx context.Context, now time.Time) {
 	}
 	if g.inc == nil {
 		if len(obs.Evidence) == 0 {
-			g.work.observe(snap)
+			g.work.observe(now, snap)
 			if len(obs.Hold) > 0 {
 				g.log.Debug("engine hold", "target", g.target.Name, "why", obs.Hold)
 			}
@@ -340,7 +340,7 @@ func (g *Guard) step(ctx context.Context, now time.Time) {
 		}
 		g.open(now, snap, obs)
 	}
-	ws := g.work.observe(snap)
+	ws := g.work.observe(now, snap)
 	inc := g.inc
 	if obs.Clear() {
 		if inc.clearSince.IsZero() {
@@ -478,7 +478,7 @@ func (g *Guard) act(ctx context.Context, now time.Time, snap *Snapshot, dec Deci
 func (g *Guard) recover(now time.Time, snap *Snapshot) {
 	inc := g.inc
 	if inc.attempts == 0 {
-		g.work.selfCleared(snap)
+		g.work.selfCleared(inc.clearSince, snap)
 	}
 	g.log.Info("engine recovery", "incident", inc.id, "clearedAt", inc.clearSince, "verifiedAt", now)
 	if g.metrics != nil && !inc.acted.IsZero() {

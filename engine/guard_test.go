@@ -560,3 +560,20 @@ func TestRuleSignalDatesEndedSeries(t *testing.T) {
 	require.Len(t, obs.Hold, 1)
 	require.Contains(t, obs.Hold[0], "no data")
 }
+
+// TestWorkloadTrackerSelfCleared: self-cleared anomalies count for their
+// revision only, and only for FlapWindow.
+func TestWorkloadTrackerSelfCleared(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	v3, v4 := &Snapshot{Revision: 3}, &Snapshot{Revision: 4}
+	var w workloadTracker
+	require.Zero(t, w.observe(t0, v3).SelfCleared)
+	w.selfCleared(t0, v3)
+	w.selfCleared(t0.Add(time.Minute), v3)
+	require.Equal(t, 2, w.observe(t0.Add(2*time.Minute), v3).SelfCleared)
+	require.Zero(t, w.observe(t0.Add(2*time.Minute), v4).SelfCleared, "another revision")
+	require.Equal(t, 1, w.observe(t0.Add(FlapWindow+30*time.Second), v3).SelfCleared, "the first is past FlapWindow")
+	w.selfCleared(t0.Add(12*time.Minute), v4)
+	require.Equal(t, 1, w.observe(t0.Add(12*time.Minute), v4).SelfCleared)
+	require.Zero(t, w.observe(t0.Add(12*time.Minute), v3).SelfCleared, "a new revision starts the record again")
+}

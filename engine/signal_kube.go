@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 
@@ -116,22 +117,27 @@ type workloadTracker struct {
 	startRestart map[string]int // restarts per pod name at the start
 	readyBefore  int32
 	haveReady    bool
-	// flapRev is the revision whose self-cleared anomalies flaps counts.
+	// flapRev is the revision whose self-cleared anomalies flaps holds,
+	// each by the time it cleared.
 	flapRev int64
-	flaps   int
+	flaps   []time.Time
 }
 
+// FlapWindow is how long a self-cleared anomaly counts towards
+// WorkloadState.SelfCleared.
+const FlapWindow = 10 * time.Minute
+
 // selfCleared records that an anomaly under snap's revision went away by
-// itself: it cleared and stayed clear for the verify window with no
-// action taken. The count starts again at each new revision.
-func (w *workloadTracker) selfCleared(snap *Snapshot) {
+// itself at clearedAt: it cleared and stayed clear for the verify window
+// with no action taken. The record starts again at each new revision.
+func (w *workloadTracker) selfCleared(clearedAt time.Time, snap *Snapshot) {
 	if snap == nil {
 		return
 	}
 	if snap.Revision != w.flapRev {
-		w.flapRev, w.flaps = snap.Revision, 0
+		w.flapRev, w.flaps = snap.Revision, nil
 	}
-	w.flaps++
+	w.flaps = append(w.flaps, clearedAt)
 }
 
 // begin marks the start of an anomaly at the snapshot.
@@ -148,14 +154,16 @@ func (w *workloadTracker) begin(now time.Time, snap *Snapshot) {
 // end forgets the anomaly.
 func (w *workloadTracker) end() { w.started = false }
 
-// observe returns the state at snap and remembers its ready replicas.
-func (w *workloadTracker) observe(snap *Snapshot) WorkloadState {
+// observe returns the state at snap, at now, and remembers its ready
+// replicas.
+func (w *workloadTracker) observe(now time.Time, snap *Snapshot) WorkloadState {
 	if snap == nil {
 		return WorkloadState{}
 	}
 	ws := WorkloadState{Revision: snap.Revision, RevisionAtStart: snap.Revision, ReadyNow: snap.ReadyReplicas, RolloutInProgress: snap.InProgress}
 	if snap.Revision == w.flapRev {
-		ws.SelfCleared = w.flaps
+		w.flaps = slices.DeleteFunc(w.flaps, func(t time.Time) bool { return now.Sub(t) > FlapWindow })
+		ws.SelfCleared = len(w.flaps)
 	}
 	if w.started {
 		ws.RevisionAtStart = w.startRev

@@ -81,7 +81,7 @@ func TestWorkloadTrackerRestartsUnderUnchangedRevision(t *testing.T) {
 	pod := waitingPod("payment-hv3-a", "hv3", "")
 	snap := &Snapshot{Revision: 3, Replicas: 4, ReadyReplicas: 2, Pods: []*corev1.Pod{pod}}
 	var w workloadTracker
-	w.observe(snap)
+	w.observe(time.Now(), snap)
 	w.begin(start, snap)
 
 	pod2 := pod.DeepCopy()
@@ -89,7 +89,7 @@ func TestWorkloadTrackerRestartsUnderUnchangedRevision(t *testing.T) {
 	fresh := waitingPod("payment-hv3-b", "hv3", "")
 	fresh.CreationTimestamp = metav1.NewTime(start.Add(time.Second)) // a replacement
 	fresh.Status.ContainerStatuses[0].RestartCount = 0
-	ws := w.observe(&Snapshot{Revision: 3, Replicas: 4, ReadyReplicas: 4, Pods: []*corev1.Pod{pod2, fresh}})
+	ws := w.observe(time.Now(), &Snapshot{Revision: 3, Replicas: 4, ReadyReplicas: 4, Pods: []*corev1.Pod{pod2, fresh}})
 	require.Equal(t, 3, ws.Restarts)
 	require.False(t, ws.RolloutInProgress)
 	require.Equal(t, int64(3), ws.RevisionAtStart)
