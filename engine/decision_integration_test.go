@@ -241,8 +241,8 @@ func TestGuardHandsFlappingReleaseToHuman(t *testing.T) {
 	s := newScenarioOf(t, 5*time.Minute, "flapping-release.yaml")
 	s.keepShape()
 	policy, calls := s.humanHook()
-	require.Nil(t, policy.Decision.RollbackAt, "the drill keeps the default thresholds")
-	require.Nil(t, policy.Decision.PartialAt, "the drill keeps the default thresholds")
+	require.Equal(t, drills.DefaultRollbackAt, *policy.Decision.RollbackAt, "the drill keeps the default thresholds")
+	require.Equal(t, drills.DefaultPartialAt, *policy.Decision.PartialAt, "the drill keeps the default thresholds")
 
 	g, rec, _ := s.guard("flapping", policy)
 	push := time.Now()
