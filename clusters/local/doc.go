@@ -31,11 +31,14 @@
 // 10.244.0.0/24) created before the API server, which advertises the gateway
 // address. The CNI config (bridge + host-local + portmap + loopback from
 // /usr/lib/cni) has ipMasq off. Before any pod starts, Create installs a
-// blackhole route for the service CIDR (10.96.0.0/16) and an iptables chain
+// blackhole route for the service CIDR (10.96.0.0/16, WithServiceCIDR),
+// marked proto 198, and an iptables chain
 // FIREDRILL-FWD, jumped to from FORWARD, that drops forwarded traffic from the
 // pod CIDR to any interface other than the bridge, so pod traffic can never
 // leave the machine. The host reaches pod IPs directly and pods reach the
-// host at the gateway address.
+// host at the gateway address. A route to the service CIDR (or inside it)
+// without the mark belongs to someone else: Create refuses to replace it
+// and teardown never deletes it.
 //
 // # Work folder
 //

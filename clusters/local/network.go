@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"time"
@@ -85,10 +86,50 @@ func (cl *Cluster) setupNetwork(ctx context.Context) error {
 	if _, err := run(ctx, "ip", "link", "set", cfg.bridge, "up"); err != nil {
 		return fmt.Errorf("local: bridge: %w", err)
 	}
-	if _, err := run(ctx, "ip", "route", "replace", "blackhole", cfg.serviceCIDR.Masked().String()); err != nil {
-		return fmt.Errorf("local: service CIDR route: %w", err)
+	if err := cl.setupServiceRoute(ctx); err != nil {
+		return err
 	}
 	return cl.setupForwardChain(ctx)
+}
+
+// setupServiceRoute installs the blackhole route for the service CIDR,
+// marked with routeProto, after checkServiceRoute found no route of
+// someone else's to that range; it records the CIDR for teardown.
+func (cl *Cluster) setupServiceRoute(ctx context.Context) error {
+	cidr := cl.cfg.serviceCIDR.Masked()
+	out, err := run(ctx, "ip", "-o", "-4", "route", "show")
+	if err != nil {
+		return fmt.Errorf("local: service CIDR route: %w", err)
+	}
+	present, err := checkServiceRoute(out, cidr)
+	if err != nil {
+		return err
+	}
+	if err := cl.recordServiceCIDR(); err != nil {
+		return err
+	}
+	if present {
+		return nil
+	}
+	if _, err := run(ctx, "ip", "route", "add", "blackhole", cidr.String(), "proto", routeProto); err != nil {
+		return fmt.Errorf("local: service CIDR route: %w", err)
+	}
+	return nil
+}
+
+// ourServiceRoute reports whether the cluster's marked blackhole route for
+// cidr is installed.
+func ourServiceRoute(ctx context.Context, cidr netip.Prefix) bool {
+	out, err := run(ctx, "ip", "-o", "-4", "route", "show", "type", "blackhole")
+	if err != nil {
+		return false
+	}
+	for _, r := range parseRoutes(out) {
+		if r.ours(cidr) {
+			return true
+		}
+	}
+	return false
 }
 
 func (cl *Cluster) setupForwardChain(ctx context.Context) error {
@@ -132,9 +173,8 @@ func (cl *Cluster) networkInPlace(ctx context.Context) error {
 	if _, err := net.InterfaceByName(cfg.bridge); err != nil {
 		return fmt.Errorf("bridge %s missing", cfg.bridge)
 	}
-	out, err := run(ctx, "ip", "route", "show", "type", "blackhole")
-	if err != nil || !strings.Contains(out, cfg.serviceCIDR.Masked().String()) {
-		return fmt.Errorf("blackhole route for %s missing", cfg.serviceCIDR)
+	if cidr := cl.recordedServiceCIDR(); !ourServiceRoute(ctx, cidr) {
+		return fmt.Errorf("blackhole route for %s missing", cidr)
 	}
 	for _, fam := range guardFamilies() {
 		if _, err := run(ctx, fam, "-w", "5", "-C", "FORWARD", "-j", forwardChain); err != nil {
@@ -168,8 +208,10 @@ func (cl *Cluster) teardownNetwork(ctx context.Context) error {
 			}
 		}
 	}
-	if out, _ := run(ctx, "ip", "route", "show", "type", "blackhole"); strings.Contains(out, cfg.serviceCIDR.Masked().String()) {
-		if _, err := run(ctx, "ip", "route", "del", "blackhole", cfg.serviceCIDR.Masked().String()); err != nil {
+	// Only our own, marked route: a route to the range someone else made
+	// stays.
+	if cidr := cl.recordedServiceCIDR().Masked(); ourServiceRoute(ctx, cidr) {
+		if _, err := run(ctx, "ip", "route", "del", "blackhole", cidr.String(), "proto", routeProto); err != nil {
 			errs = append(errs, err)
 		}
 	}
