@@ -64,11 +64,12 @@
 // the error carries the failing component's last log lines.
 //
 // Components run in their own session (they outlive the firedrill process)
-// and in the freezer cgroup firedrill/<name>/components; the kubelet's cgroup
-// root is firedrill/<name>, so every pod and containerd shim is found through
+// and in the cgroup firedrill/<name>/components (of the freezer hierarchy on
+// cgroup v1, of the single tree on v2); the kubelet's cgroup root is
+// firedrill/<name>, so every pod and containerd shim is found through
 // cgroups, never by process name. Delete stops the components by PID
-// (SIGTERM, then SIGKILL after a grace period), freezes and kills whatever is
-// left in the cluster's cgroups, unmounts everything under the work folder
+// (SIGTERM, then SIGKILL after a grace period), kills whatever is left in
+// the cluster's cgroups (v2: cgroup.kill; otherwise frozen first), unmounts everything under the work folder
 // deepest first (overlay rootfs, shm, kubelet tmpfs and projected volumes,
 // CNI netns), removes the bridge, route and iptables chain, the iptables
 // chains and host folders our kubelet created (only those that did not exist
