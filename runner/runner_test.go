@@ -98,7 +98,9 @@ func fakeTarget(t *testing.T) *fake.Clientset {
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{host}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(port))}},
 	}
-	return fake.NewClientset(dep, svc, slice)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop",
+		Labels: map[string]string{scenarios.DrillsLabel: scenarios.DrillsEnabled}}}
+	return fake.NewClientset(ns, dep, svc, slice)
 }
 
 func stubDrill(t *testing.T) *drills.Drill {
@@ -118,15 +120,16 @@ func stubDrill(t *testing.T) *drills.Drill {
 	return d
 }
 
-func stubRunner(cs *fake.Clientset, f *stubFault) *runner.Runner {
-	backends := func(context.Context, drills.Fault) (*scenarios.Registry, string, error) {
+func stubRunner(cs *fake.Clientset, f *stubFault, opts ...runner.Option) *runner.Runner {
+	backends := func(_ context.Context, spec drills.Fault) (*scenarios.Registry, string, error) {
 		reg := scenarios.NewRegistry(drills.BackendNative, scenarios.Deps{Client: cs})
-		err := reg.Register(drills.FaultPodKill, scenarios.FactoryFunc(func(context.Context, drills.Fault, drills.Target, scenarios.Deps) (scenarios.Fault, error) {
+		err := reg.Register(spec.Type, scenarios.FactoryFunc(func(context.Context, drills.Fault, drills.Target, scenarios.Deps) (scenarios.Fault, error) {
 			return f, nil
 		}))
 		return reg, "stub backend", err
 	}
-	return runner.New(cs, runner.WithBackends(backends), runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second))
+	opts = append([]runner.Option{runner.WithBackends(backends), runner.WithTick(200 * time.Millisecond), runner.WithMinObserve(2 * time.Second)}, opts...)
+	return runner.New(cs, opts...)
 }
 
 func TestUnprovenFaultIsInconclusive(t *testing.T) {
