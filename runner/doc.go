@@ -1,4 +1,10 @@
 // Package runner wires a drill together: it runs the ordered phases
 // (preflight, baseline, inject, observe, verify, teardown), measures MTTD and
 // MTTR, and fills a drills.Result.
+//
+// Safety: preflight refuses, before touching anything, a drill whose
+// namespaces have not opted in (label firedrill.dev/drills=enabled, or
+// WithAllowedNamespaces) and a network or process fault whose pods share
+// the node's network or process namespace or are privileged. Teardown puts
+// back only the target fields that still hold a value the drill wrote.
 package runner

@@ -45,6 +45,8 @@ type Run struct {
 	ticks     int
 
 	teardownErr error
+	// written are the values the drill wrote on the target.
+	written written
 }
 
 // injected is one fault put in by the inject phase.
@@ -254,6 +256,9 @@ func (run *Run) guardEvent(e engine.Event) {
 	}
 	if e.ToVersion != "" {
 		attrs["to"] = e.ToVersion
+	}
+	if e.Kind == engine.EventAction && e.Err == nil {
+		run.written.addEngine(run.targetDeployment(context.Background()))
 	}
 	run.event(kind, e.Time, msg, attrs)
 	if run.guardRun != nil {

@@ -32,6 +32,8 @@ type stubFault struct {
 	injected  bool
 	removed   int
 	onInject  func()
+	// onStatus runs at the first Status call, after Inject returned.
+	onStatus func()
 }
 
 func (f *stubFault) Inject(context.Context) (*scenarios.Injection, error) {
@@ -55,6 +57,12 @@ func (f *stubFault) Remove(context.Context) error {
 
 func (f *stubFault) Status(context.Context) (scenarios.Status, error) {
 	f.mu.Lock()
+	if cb := f.onStatus; cb != nil {
+		f.onStatus = nil
+		f.mu.Unlock()
+		cb()
+		f.mu.Lock()
+	}
 	defer f.mu.Unlock()
 	msg := "nothing observed"
 	if f.effective {
@@ -165,16 +173,15 @@ func TestCancelDuringObserveTearsDown(t *testing.T) {
 	defer cancel()
 	f := &stubFault{effective: true}
 	f.onInject = func() {
-		// Interrupt as soon as the fault is in, like SIGTERM mid-drill;
-		// also change the target so teardown has something to restore.
-		go func() {
-			dep, err := cs.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
-			if err == nil {
-				dep.Spec.Template.Spec.Containers[0].Image = "web:v2-bad"
-				_, _ = cs.AppsV1().Deployments("shop").Update(context.Background(), dep, metav1.UpdateOptions{})
-			}
-			cancel()
-		}()
+		// The fault changes the target (so teardown has something to
+		// restore), then the run is interrupted as soon as the fault is
+		// in, like SIGTERM mid-drill.
+		dep, err := cs.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
+		if err == nil {
+			dep.Spec.Template.Spec.Containers[0].Image = "web:v2-bad"
+			_, _ = cs.AppsV1().Deployments("shop").Update(context.Background(), dep, metav1.UpdateOptions{})
+		}
+		go cancel()
 	}
 	d := stubDrill(t)
 	d.Spec.Timeouts.Observe = drills.D(time.Minute)

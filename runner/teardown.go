@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
@@ -16,8 +16,10 @@ import (
 
 // teardown always runs: it stops the traffic and the engine, removes every
 // fault that went in (also after a failed or interrupted run), puts the
-// target back to its pre-drill template, replicas and Service selector,
-// and waits for it to be available. It keeps going past errors and
+// fields of the target the drill changed back to their pre-drill values
+// (only those that still hold the drill's value: what others changed
+// during the drill is left as found and reported), puts the Service
+// selector back, and waits for the target to be available. It keeps going past errors and
 // returns them all.
 func (run *Run) teardown(ctx context.Context) error {
 	var errs []error
@@ -48,7 +50,10 @@ func (run *Run) teardown(ctx context.Context) error {
 }
 
 // restoreTarget puts back what the drill or the engine changed on the
-// target and waits until it is available.
+// target, field by field (template, replicas, paused, strategy), only
+// where the field still holds a value the drill wrote, and waits until it
+// is available. A field someone else changed during the drill is left
+// as found and named in an event.
 func (run *Run) restoreTarget(ctx context.Context) error {
 	snap := run.snapshot
 	if snap == nil {
@@ -57,22 +62,42 @@ func (run *Run) restoreTarget(ctx context.Context) error {
 	t := run.drill.Spec.Target
 	cs := run.r.client
 	changed := false
+	var left []string
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		dep, err := cs.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		same := equality.Semantic.DeepEqual(dep.Spec.Template, snap.template) &&
-			equality.Semantic.DeepEqual(dep.Spec.Replicas, snap.replicas) && dep.Spec.Paused == snap.paused &&
-			equality.Semantic.DeepEqual(dep.Spec.Strategy, snap.strategy) &&
-			maps.Equal(marksOf(dep.Annotations), snap.marks)
-		if same {
+		left = nil
+		tmpl, repl, paused, strat := run.written.fates(dep, snap)
+		update := !maps.Equal(marksOf(dep.Annotations), snap.marks)
+		if tmpl == fieldRevert {
+			dep.Spec.Template = *snap.template.DeepCopy()
+			update = true
+		} else if tmpl == fieldLeftAsFound {
+			left = append(left, "the pod template (changed during the drill by someone else)")
+		}
+		if repl == fieldRevert {
+			dep.Spec.Replicas = snap.replicas
+			update = true
+		} else if repl == fieldLeftAsFound {
+			left = append(left, fmt.Sprintf("replicas %s (%s before the drill)", describeReplicas(dep.Spec.Replicas), describeReplicas(snap.replicas)))
+		}
+		if paused == fieldRevert {
+			dep.Spec.Paused = snap.paused
+			update = true
+		} else if paused == fieldLeftAsFound {
+			left = append(left, fmt.Sprintf("paused %t (%t before the drill)", dep.Spec.Paused, snap.paused))
+		}
+		if strat == fieldRevert {
+			dep.Spec.Strategy = *snap.strategy.DeepCopy()
+			update = true
+		} else if strat == fieldLeftAsFound {
+			left = append(left, "the rollout strategy (changed during the drill by someone else)")
+		}
+		if !update {
 			return nil
 		}
-		dep.Spec.Template = *snap.template.DeepCopy()
-		dep.Spec.Replicas = snap.replicas
-		dep.Spec.Paused = snap.paused
-		dep.Spec.Strategy = *snap.strategy.DeepCopy()
 		// Fault records and rollback records come back with a revert to a
 		// ReplicaSet that carried them (kubectl's undo copies its
 		// annotations): only the pre-drill ones stay.
@@ -91,7 +116,11 @@ func (run *Run) restoreTarget(ctx context.Context) error {
 		return fmt.Errorf("restoring Deployment %s/%s: %w", t.Namespace, t.Name, err)
 	}
 	if changed {
-		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown put Deployment %s/%s back to its pre-drill template (revision %s's) and annotations", t.Namespace, t.Name, snap.revision), nil)
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown put back what the drill changed on Deployment %s/%s (revision %s's values) and its annotations", t.Namespace, t.Name, snap.revision), nil)
+	}
+	if len(left) > 0 {
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown left Deployment %s/%s as found: %s", t.Namespace, t.Name, strings.Join(left, "; ")),
+			map[string]string{"leftAsFound": strings.Join(left, "; ")})
 	}
 	if snap.hasSvc {
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
