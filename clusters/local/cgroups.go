@@ -196,11 +196,23 @@ func enableSubtree(dir string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	if err := os.WriteFile(ctl, []byte(strings.Join(want, " ")), 0o644); err != nil {
-		return fmt.Errorf("local: cgroup %s: enable %s: %w", dir, strings.Join(want, " "), err)
+	if os.WriteFile(ctl, []byte(strings.Join(want, " ")), 0o644) == nil {
+		return nil
 	}
-	return nil
+	// One controller the kernel refuses here fails the whole write: enable
+	// them one by one; only those the kubelet needs must succeed.
+	var errs []error
+	for _, c := range want {
+		if err := os.WriteFile(ctl, []byte(c), 0o644); err != nil && kubeletControllers[strings.TrimPrefix(c, "+")] {
+			errs = append(errs, fmt.Errorf("local: cgroup %s: enable %s: %w", dir, c, err))
+		}
+	}
+	return errors.Join(errs...)
 }
+
+// kubeletControllers are the cgroup v2 controllers the kubelet needs in its
+// cgroup root.
+var kubeletControllers = map[string]bool{"cpu": true, "cpuset": true, "memory": true, "pids": true}
 
 // cgroupTree returns dir and every cgroup below it, deepest first.
 func cgroupTree(dir string) []string {

@@ -223,3 +223,19 @@ func TestKillCgroupsTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestEnableSubtreeRefused(t *testing.T) {
+	// A folder in place of the control file: every write fails, like a
+	// kernel refusing the controllers.
+	dir := t.TempDir()
+	fakeFile(t, dir, "cgroup.controllers", "cpu memory\n")
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "cgroup.subtree_control"), 0o755))
+	err := enableSubtree(dir)
+	require.ErrorContains(t, err, "enable +cpu")
+	require.ErrorContains(t, err, "enable +memory")
+
+	dir = t.TempDir()
+	fakeFile(t, dir, "cgroup.controllers", "hugetlb rdma\n")
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "cgroup.subtree_control"), 0o755))
+	require.NoError(t, enableSubtree(dir), "controllers the kubelet does not need may stay off")
+}
