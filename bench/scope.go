@@ -44,10 +44,15 @@ func ScopeExpr(expr, label, value string) (string, error) {
 // is app: the benchmark runs other workloads (the healthy soak, the Argo
 // Rollouts peer) on the same Prometheus at the same time, and the shipped
 // rules sum over every series there. It returns the engine option that
-// scopes the low-traffic guard's request-rate query the same way. The
-// statistical test needs no change: it reads the series of one revision
-// (pod_template_hash) already.
+// scopes the low-traffic guard's request-rate query the same way. Rules
+// and statistical expressions the runner generates from the target's
+// metrics select the target's namespace and pods already; this is for the
+// rules a drill writes itself.
 func ScopeGuard(d *drills.Drill, app string) (engine.Option, error) {
+	// Scope placeholders first: ScopeExpr parses PromQL.
+	if err := d.ExpandScope(); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
 	if g := d.Spec.Guard; g != nil {
 		for i := range g.Rules {
 			e, err := ScopeExpr(g.Rules[i].Expr, "app", app)

@@ -31,6 +31,12 @@ func TestScopeGuard(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, opt)
 	require.Equal(t, `max(x{app="payment-soak"})`, d.Spec.Guard.Rules[0].Expr)
+	// Placeholders are expanded before the app matcher is added.
+	d = &drills.Drill{Spec: drills.Spec{Target: drills.Target{Namespace: "demo", Name: "payment"},
+		Guard: &drills.Guard{Rules: []drills.Rule{{Name: "r", Expr: `max(x{ {{.Scope}} })`}}}}}
+	_, err = ScopeGuard(d, "payment")
+	require.NoError(t, err)
+	require.Equal(t, `max(x{app="payment",namespace="demo",pod=~"payment-[a-z0-9]{1,10}-[a-z0-9]{5}"})`, d.Spec.Guard.Rules[0].Expr)
 	_, err = ScopeGuard(&drills.Drill{}, "x")
 	require.NoError(t, err, "no guard, nothing to scope")
 }

@@ -14,6 +14,24 @@ type Guard struct {
 	// MinRequestRate is the low-traffic guard: below this many requests per
 	// second error-ratio rules HOLD instead of judging (default 1).
 	MinRequestRate *float64 `json:"minRequestRate,omitempty" yaml:"minRequestRate,omitempty" jsonschema:"minimum=0"`
+	// RequestRateExpr is the PromQL request rate (requests per second) the
+	// low-traffic guard compares with MinRequestRate (default: generated
+	// from the target's metrics, scoped to its pods). It may use the scope
+	// placeholders ({{.Scope}}, {{.Namespace}}, {{.Pods}}, {{.Workload}}).
+	RequestRateExpr string `json:"requestRateExpr,omitempty" yaml:"requestRateExpr,omitempty"`
+	// DefaultRules adds the error-rate and latency rules generated from the
+	// target's metrics (spec.target.metrics or detected), scoped to its
+	// pods, to Rules (default: true when rules is left out, false when
+	// the drill lists rules of its own).
+	DefaultRules *bool `json:"defaultRules,omitempty" yaml:"defaultRules,omitempty"`
+	// MaxHold is the largest fraction (0 to 1) of its evaluations during
+	// inject and observe that any one signal unit (a rule, the Kubernetes
+	// signals, the statistical test) may spend on HOLD (no data, stale
+	// data, low traffic, query errors) before the drill is inconclusive:
+	// a guard that could not see cannot prove anything (default 0.2). A
+	// unit that never evaluated at all makes the drill inconclusive
+	// whatever MaxHold says.
+	MaxHold *float64 `json:"maxHold,omitempty" yaml:"maxHold,omitempty" jsonschema:"minimum=0,maximum=1"`
 	// Rules are PromQL detection rules, as in the seed's alert rules.
 	Rules []Rule `json:"rules,omitempty" yaml:"rules,omitempty"`
 	// Kubernetes are signals read from the API server by watch.
@@ -99,6 +117,10 @@ type Rule struct {
 	For *Duration `json:"for,omitempty" yaml:"for,omitempty"`
 	// Severity weighs the rollback score (default warning).
 	Severity Severity `json:"severity,omitempty" yaml:"severity,omitempty" jsonschema:"enum=warning,enum=critical,enum=emergency"`
+	// Scope is target (default: every series selector of Expr must select
+	// the target's namespace or pods, by matcher or placeholder) or
+	// cluster (the rule reads other workloads' series on purpose).
+	Scope RuleScope `json:"scope,omitempty" yaml:"scope,omitempty" jsonschema:"enum=target,enum=cluster"`
 }
 
 // KubernetesSignals are workload signals read by watch.
@@ -134,9 +156,12 @@ type Statistical struct {
 	// Method is sprt (default) or cusum.
 	Method StatisticalMethod `json:"method,omitempty" yaml:"method,omitempty" jsonschema:"enum=sprt,enum=cusum"`
 	// ErrorsExpr is PromQL for the error count of a revision; the engine
-	// substitutes {{.Revision}} (default uses http_requests_total).
+	// substitutes {{.Revision}} (the pod template hash), and the scope
+	// placeholders may be used (default: generated from the target's
+	// metrics, selecting the revision's pods by name).
 	ErrorsExpr string `json:"errorsExpr,omitempty" yaml:"errorsExpr,omitempty"`
-	// TotalExpr is PromQL for the request count of a revision.
+	// TotalExpr is PromQL for the request count of a revision (default:
+	// generated like ErrorsExpr).
 	TotalExpr string `json:"totalExpr,omitempty" yaml:"totalExpr,omitempty"`
 	// BaselineErrorRate is the error rate assumed when there is no previous
 	// revision to compare with (default 0.005).

@@ -38,6 +38,12 @@ func TestValidTestdata(t *testing.T) {
 	}
 }
 
+func TestMaxHoldKept(t *testing.T) {
+	ds, err := LoadFile("testdata/valid-max-hold.yaml")
+	require.NoError(t, err)
+	require.Equal(t, 0.05, *ds[0].Spec.Guard.MaxHold)
+}
+
 func TestLoadMultiDocument(t *testing.T) {
 	ds, err := LoadFile("testdata/valid-multi.yaml")
 	require.NoError(t, err)
@@ -84,6 +90,10 @@ func TestInvalidDrills(t *testing.T) {
 		{"labels-list", 13, "spec.faults[0].selector.labels", "got a list, want a mapping"},
 		{"duplicate-key", 9, "spec.target.name", "already defined"},
 		{"rollout-shrink", 17, "spec.guard.strategies[1].name", "does not act on a Rollout target"},
+		{"unscoped-rule", 15, "spec.guard.rules[1].expr", "reads every workload's series"},
+		{"max-hold", 13, "spec.guard.maxHold", "fraction between 0 and 1"},
+		{"nothing-to-judge", 5, "spec", "nothing to judge: give spec.traffic, spec.slo.consistency or a PromQL SLO"},
+		{"rule-matrix", 12, "spec.guard.rules[0].expr", "range vector (matrix)"},
 	}
 	files, err := filepath.Glob("testdata/invalid-*.yaml")
 	require.NoError(t, err)
@@ -144,6 +154,7 @@ spec:
 		"spec.target.name":                   6,
 		"spec.faults[0].network.lossPercent": 11,
 		"spec.slo.errorRate":                 13,
+		"spec":                               5, // nothing to judge
 	}, errorLines(t, err))
 }
 
@@ -180,6 +191,7 @@ func TestDefaultsApplied(t *testing.T) {
 	require.Equal(t, 0.9, *s.Guard.Decision.RollbackAt)
 	require.Equal(t, 0.7, *s.Guard.Decision.PartialAt)
 	require.Equal(t, 50, s.Guard.Decision.PartialPercent)
+	require.Equal(t, DefaultMaxHold, *s.Guard.MaxHold)
 	require.NotNil(t, s.Guard.Kubernetes, "a guard with no detector gets the workload signals")
 	require.NotNil(t, s.Guard.Statistical)
 	require.Equal(t, []StrategyName{StrategyRevert, StrategyHuman}, []StrategyName{s.Guard.Strategies[0].Name, s.Guard.Strategies[1].Name})
@@ -200,7 +212,8 @@ func TestDefaultsApplied(t *testing.T) {
 
 func TestDefaultFaultNamesAreUnique(t *testing.T) {
 	d := &Drill{APIVersion: APIVersion, Kind: KindDrill, Metadata: Metadata{Name: "x"},
-		Spec: Spec{Target: Target{Namespace: "n", Name: "w"}, Faults: []Fault{{Type: FaultPodKill}, {Type: FaultPodKill}}}}
+		Spec: Spec{Target: Target{Namespace: "n", Name: "w"}, Traffic: &Traffic{Requests: []RequestTemplate{{Path: "/"}}},
+			Faults: []Fault{{Type: FaultPodKill}, {Type: FaultPodKill}}}}
 	d.Default()
 	require.NoError(t, d.Validate())
 	require.Equal(t, "pod-kill-1", d.Spec.Faults[0].Name)
@@ -213,6 +226,77 @@ func TestValidateInCodeHasNoFile(t *testing.T) {
 	err := d.Validate()
 	require.Error(t, err)
 	require.True(t, strings.HasPrefix(err.Error(), "metadata.name: "), err.Error())
+}
+
+// TestRuleExprType checks that an expression with no value to compare
+// (a range vector or a string) is refused at its line, for rules and for
+// PromQL consistency checks, while instant vectors and scalars load.
+func TestRuleExprType(t *testing.T) {
+	const src = `apiVersion: firedrill.dev/v1alpha1
+kind: Drill
+metadata:
+  name: r
+spec:
+  target:
+    namespace: demo
+    name: payment
+  guard:
+    rules:
+      - name: r
+        expr: EXPR
+        threshold: 1
+        scope: cluster
+  slo:
+    consistency:
+      - name: c
+        promql:
+          expr: EXPR
+  faults:
+    - type: pod-kill
+`
+	cases := []struct {
+		expr string
+		msg  string // "" when the drill loads
+	}{
+		{`sum(rate(http_requests_total[1m]))`, ""},
+		{`rate(http_requests_total[1m]) / rate(x[1m])`, ""},
+		{`1 + 1`, ""},
+		{`http_requests_total`, ""},
+		{`http_requests_total[1m]`, "range vector (matrix)"},
+		{`rate(x[5m])[30m:1m]`, "range vector (matrix)"},
+		{`"up"`, "gives a string"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.expr, func(t *testing.T) {
+			body := strings.ReplaceAll(src, "EXPR", strconv.Quote(tc.expr))
+			_, err := Load("type.yaml", []byte(body))
+			if tc.msg == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Equal(t, map[string]int{
+				"spec.guard.rules[0].expr":            12,
+				"spec.slo.consistency[0].promql.expr": 19,
+			}, errorLines(t, err))
+			require.Contains(t, err.Error(), "type.yaml:12: spec.guard.rules[0].expr: ")
+			require.Contains(t, err.Error(), tc.msg)
+		})
+	}
+}
+
+func TestIsRatio(t *testing.T) {
+	for expr, want := range map[string]bool{
+		`sum(rate(errors[1m])) / sum(rate(total[1m]))`:           true,
+		`max(rate(a[1m]) / rate(b[1m])) > 0.5`:                   true,
+		`(sum(rate(x{code=~"5.."}[15s])) or vector(0)) / 2`:      true,
+		`sum(rate(http_requests_total{path=~"/api/.*"}[1m]))`:    false,
+		`histogram_quantile(0.99, rate(h_bucket{path="/"}[1m]))`: false,
+		`a * b - c`:    false,
+		`not promql (`: false,
+		``:             false,
+	} {
+		require.Equal(t, want, IsRatio(expr), expr)
+	}
 }
 
 func TestOpCompare(t *testing.T) {
@@ -266,6 +350,9 @@ spec:
       - name: traffic-switch
         trafficSwitch:
           stableSelector: {track: stable}
+  traffic:
+    requests:
+      - path: /
   faults:
     - type: pod-kill
 `

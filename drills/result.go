@@ -48,8 +48,8 @@ type Result struct {
 	MTTR *Duration `json:"mttr,omitempty"`
 	// Phases in the order they ran.
 	Phases []PhaseResult `json:"phases"`
-	// Checks are the SLO, consistency, proof-of-effect and expectation
-	// verdicts.
+	// Checks are the SLO, consistency, proof-of-effect, expectation and
+	// guard-coverage verdicts.
 	Checks []Check `json:"checks"`
 	// Timeline is the 1 s time series seen during the run.
 	Timeline []Sample `json:"timeline,omitempty"`
@@ -58,6 +58,10 @@ type Result struct {
 	Events []Event `json:"events,omitempty"`
 	// Audit are the engine's audit rows written during the run.
 	Audit []AuditRecord `json:"audit,omitempty"`
+	// GuardCoverage is, per signal unit of the engine, what it really saw:
+	// how often it evaluated, held or fired before and after the fault.
+	// Empty when the engine did not guard the run.
+	GuardCoverage []SignalCoverage `json:"guardCoverage,omitempty"`
 }
 
 // PhaseResult is the outcome of one phase.
@@ -78,6 +82,9 @@ const (
 	CheckConsistency CheckKind = "consistency"
 	CheckProof       CheckKind = "proof-of-effect"
 	CheckExpect      CheckKind = "expect"
+	// CheckCoverage judges whether a signal unit of the engine really
+	// evaluated during inject and observe (spec.guard.maxHold).
+	CheckCoverage CheckKind = "guard-coverage"
 )
 
 // Check is one verdict with what was expected and what was seen.
@@ -148,4 +155,116 @@ type AuditRecord struct {
 	Score       float64    `json:"score"`
 	Strategy    string     `json:"strategy"`
 	Reason      string     `json:"reason"`
+}
+
+// Coverage phase buckets: the evaluations a SignalCoverage counts are
+// grouped by the phase the runner was in.
+const (
+	// CoverageBaseline counts the evaluations of the baseline phase,
+	// before any fault.
+	CoverageBaseline = "baseline"
+	// CoverageFault counts the evaluations of the inject and observe
+	// phases, while the fault is in and its effect is watched.
+	CoverageFault = "inject+observe"
+)
+
+// UnitState is what one evaluation of a signal unit amounted to.
+type UnitState string
+
+// Unit states.
+const (
+	// UnitClear: the unit evaluated and saw nothing wrong.
+	UnitClear UnitState = "clear"
+	// UnitFiring: the unit evaluated and fired (evidence of an anomaly).
+	UnitFiring UnitState = "firing"
+	// UnitHeld: the unit could not judge (no data, stale data, low
+	// traffic, query errors): it neither passed nor failed.
+	UnitHeld UnitState = "held"
+)
+
+// SignalCoverage is what one signal unit of the engine saw during a run.
+// A unit is one PromQL rule ("rule <name>"), the Kubernetes signals
+// ("kubernetes"), the statistical test ("sequential") or another signal by
+// its name.
+type SignalCoverage struct {
+	// Unit names the signal unit, e.g. "rule HighErrorRate".
+	Unit string `json:"unit"`
+	// Phases are the counts per phase bucket (CoverageBaseline,
+	// CoverageFault), in that order, for the buckets the unit was
+	// evaluated in.
+	Phases []PhaseCoverage `json:"phases,omitempty"`
+	// Runs are the unit's consecutive evaluations in the same state over
+	// the whole run, oldest first, for the report's strip.
+	Runs []StateRun `json:"runs,omitempty"`
+	// RunsTruncated tells that Runs hit its size cap and stops early.
+	RunsTruncated bool `json:"runsTruncated,omitempty"`
+}
+
+// Phase returns the counts of the phase bucket name (zero if the unit was
+// never evaluated in it).
+func (c SignalCoverage) Phase(name string) PhaseCoverage {
+	for _, p := range c.Phases {
+		if p.Phase == name {
+			return p
+		}
+	}
+	return PhaseCoverage{Phase: name}
+}
+
+// PhaseCoverage counts a signal unit's evaluations in one phase bucket.
+type PhaseCoverage struct {
+	// Phase is the bucket: CoverageBaseline or CoverageFault.
+	Phase string `json:"phase"`
+	// Evaluations is how many times the unit was evaluated, held ones
+	// included.
+	Evaluations int `json:"evaluations"`
+	// Held is how many of them were on hold.
+	Held int `json:"held"`
+	// Firing is how many of them fired.
+	Firing int `json:"firing"`
+	// HoldReasons are the most frequent reasons for holding, most
+	// frequent first (at most five).
+	HoldReasons []HoldReason `json:"holdReasons,omitempty"`
+	// FirstEvaluated and LastEvaluated bound the real (not held)
+	// evaluations; nil when there was none.
+	FirstEvaluated *time.Time `json:"firstEvaluated,omitempty"`
+	LastEvaluated  *time.Time `json:"lastEvaluated,omitempty"`
+}
+
+// Real is how many evaluations really judged (clear or firing).
+func (p PhaseCoverage) Real() int { return p.Evaluations - p.Held }
+
+// HeldFraction is Held / Evaluations (0 without evaluations).
+func (p PhaseCoverage) HeldFraction() float64 {
+	if p.Evaluations == 0 {
+		return 0
+	}
+	return float64(p.Held) / float64(p.Evaluations)
+}
+
+// TopHoldReason is the most frequent hold reason ("" when none).
+func (p PhaseCoverage) TopHoldReason() string {
+	if len(p.HoldReasons) == 0 {
+		return ""
+	}
+	return p.HoldReasons[0].Reason
+}
+
+// HoldReason is one reason a unit held and how often.
+type HoldReason struct {
+	// Reason is why the unit could not judge, e.g. "no data".
+	Reason string `json:"reason"`
+	// Count is how many evaluations held for it.
+	Count int `json:"count"`
+}
+
+// StateRun is a stretch of consecutive evaluations of one unit in the same
+// state.
+type StateRun struct {
+	// Start is the first evaluation in the state; End the evaluation that
+	// ended it (the next state's first), or the last one seen.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// State of the unit over the stretch.
+	State UnitState `json:"state"`
 }

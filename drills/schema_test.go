@@ -9,7 +9,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 func compileSchema(t *testing.T) *jsonschema.Schema {
@@ -60,7 +60,7 @@ func TestSchemaRejectsMistakes(t *testing.T) {
 		"unknown-field", "wrong-type", "bare-number-duration", "bad-duration-unit",
 		"missing-name", "missing-namespace", "api-version", "unknown-kind",
 		"unknown-fault-type", "error-rate-percent",
-		"concurrency-lowercase", "no-faults", "labels-list",
+		"concurrency-lowercase", "no-faults", "labels-list", "max-hold",
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Error(t, s.Validate(yamlToJSONValue(t, "testdata/invalid-"+name+".yaml")))

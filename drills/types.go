@@ -104,6 +104,10 @@ type Target struct {
 	// Port is the container port that traffic and HTTP probes use (default:
 	// the Service's first port).
 	Port int `json:"port,omitempty" yaml:"port,omitempty" jsonschema:"minimum=1,maximum=65535"`
+	// Metrics says how the workload reports its requests (counter, status
+	// label, latency histogram); what is left out preflight detects from
+	// the Prometheus series of the target's own pods.
+	Metrics *TargetMetrics `json:"metrics,omitempty" yaml:"metrics,omitempty"`
 }
 
 // Prometheus locates the Prometheus server.

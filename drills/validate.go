@@ -54,6 +54,7 @@ func (d *Drill) Validate() error {
 	}
 	if s.Guard != nil {
 		validateGuard(e, s.Guard)
+		validateGuardScope(e, TargetScope(s.Target), s.Guard)
 		if s.Target.Kind == TargetRollout {
 			validateRolloutGuard(e, s.Guard)
 		}
@@ -72,7 +73,13 @@ func (d *Drill) Validate() error {
 			names[n] = true
 		}
 	}
-	validateSLO(e, &s.SLO)
+	validateSLO(e, &s.SLO, TargetScope(s.Target))
+	if s.Traffic == nil && len(s.SLO.Consistency) == 0 {
+		// Without traffic there is no error rate or p99, and without a
+		// consistency check (SQL, PromQL or HTTP) there is nothing else:
+		// such a drill would pass whatever the fault did.
+		e.add("spec", "nothing to judge: give spec.traffic, spec.slo.consistency or a PromQL SLO (spec.slo.consistency[].promql)")
+	}
 	validateExpect(e, d)
 	if s.Schedule != "" {
 		if _, err := cronParser.Parse(s.Schedule); err != nil {
@@ -113,6 +120,9 @@ func validateTarget(e *errs, t *Target) {
 		e.add("spec.target.namespace", "namespace %q is protected: firedrill never injects faults into the cluster's own namespaces", t.Namespace)
 	}
 	nonEmpty(e, "spec.target.name", t.Name)
+	if t.Metrics != nil {
+		validateTargetMetrics(e, t.Metrics)
+	}
 	if t.Port < 0 || t.Port > 65535 {
 		e.add("spec.target.port", "invalid port %d: want 1-65535", t.Port)
 	}
@@ -154,6 +164,9 @@ func validateGuard(e *errs, g *Guard) {
 	if g.MinRequestRate != nil && *g.MinRequestRate < 0 {
 		e.add("spec.guard.minRequestRate", "must not be negative, got %v", *g.MinRequestRate)
 	}
+	if g.MaxHold != nil && (*g.MaxHold < 0 || *g.MaxHold > 1) {
+		e.add("spec.guard.maxHold", "must be a fraction between 0 and 1 (0.2 is 20%%), got %v", *g.MaxHold)
+	}
 	names := map[string]bool{}
 	for i, r := range g.Rules {
 		p := fmt.Sprintf("spec.guard.rules[%d]", i)
@@ -163,7 +176,6 @@ func validateGuard(e *errs, g *Guard) {
 			e.add(p+".name", "duplicate rule name %q", r.Name)
 		}
 		names[r.Name] = true
-		validatePromQL(e, p+".expr", r.Expr)
 		validateOp(e, p+".op", r.Op)
 		validateSeverity(e, p+".severity", r.Severity)
 	}
@@ -179,11 +191,6 @@ func validateGuard(e *errs, g *Guard) {
 		case "", MethodSPRT, MethodCUSUM:
 		default:
 			e.enum(p+".method", st.Method, "sprt", "cusum")
-		}
-		for name, expr := range map[string]string{"errorsExpr": st.ErrorsExpr, "totalExpr": st.TotalExpr} {
-			if expr != "" {
-				validatePromQL(e, p+"."+name, strings.ReplaceAll(expr, "{{.Revision}}", "rev"))
-			}
 		}
 		probability(e, p+".baselineErrorRate", st.BaselineErrorRate)
 		probability(e, p+".detectErrorRate", st.DetectErrorRate)
@@ -442,7 +449,7 @@ func validateNetwork(e *errs, p string, f *Fault) {
 	}
 }
 
-func validateSLO(e *errs, s *SLO) {
+func validateSLO(e *errs, s *SLO, sc Scope) {
 	if s.ErrorRate != nil && (*s.ErrorRate < 0 || *s.ErrorRate > 1) {
 		e.add("spec.slo.errorRate", "must be a ratio between 0 and 1 (0.01 = 1%%), got %v", *s.ErrorRate)
 	}
@@ -465,7 +472,7 @@ func validateSLO(e *errs, s *SLO) {
 		}
 		if c.PromQL != nil {
 			n++
-			validatePromQL(e, p+".promql.expr", c.PromQL.Expr)
+			validateInstantPromQL(e, p+".promql.expr", expandOrKeep(e, sc, p+".promql.expr", c.PromQL.Expr))
 			validateOp(e, p+".promql.op", c.PromQL.Op)
 		}
 		if c.HTTP != nil {
@@ -507,14 +514,68 @@ func validateExpect(e *errs, d *Drill) {
 	}
 }
 
-func validatePromQL(e *errs, path, expr string) {
+// validateInstantPromQL checks an expression that is compared with a
+// threshold: it must give an instant vector or a scalar. A range vector
+// (http_requests_total[1m]) or a string has no value to compare, so a rule
+// on it would hold for ever.
+func validateInstantPromQL(e *errs, path, expr string) {
+	validatePromQLType(e, path, expr, true)
+}
+
+func validatePromQLType(e *errs, path, expr string, instant bool) {
 	if strings.TrimSpace(expr) == "" {
 		e.required(path)
 		return
 	}
-	if _, err := promParser.ParseExpr(expr); err != nil {
+	x, err := promParser.ParseExpr(expr)
+	if err != nil {
 		e.add(path, "invalid PromQL: %v", err)
+		return
 	}
+	if !instant {
+		return
+	}
+	instantType(e, path, x)
+}
+
+// validateInstantType checks the type of an expression that parses (a
+// parse error is reported by whoever checks its syntax): a range vector or
+// a string has no value to compare with a threshold.
+func validateInstantType(e *errs, path, expr string) {
+	x, err := promParser.ParseExpr(strings.ReplaceAll(expr, "{{.Revision}}", "rev"))
+	if err != nil {
+		return
+	}
+	instantType(e, path, x)
+}
+
+func instantType(e *errs, path string, x parser.Expr) {
+	switch t := x.Type(); t {
+	case parser.ValueTypeVector, parser.ValueTypeScalar:
+	case parser.ValueTypeMatrix:
+		e.add(path, "the expression gives a range vector (matrix), which has no value to compare with a threshold: wrap it in a function such as rate(...) or max_over_time(...)")
+	default:
+		e.add(path, "the expression gives a %s, want an instant vector or a scalar to compare with a threshold", t)
+	}
+}
+
+// IsRatio reports whether a PromQL expression divides somewhere in its
+// parse tree (a binary "/"), i.e. is a ratio that is meaningless at low
+// traffic. A "/" inside a label matcher or a string (path=~"/api") is
+// not a division. An expression that does not parse is not a ratio.
+func IsRatio(expr string) bool {
+	x, err := promParser.ParseExpr(expr)
+	if err != nil {
+		return false
+	}
+	ratio := false
+	parser.Inspect(x, func(n parser.Node, _ []parser.Node) error {
+		if b, ok := n.(*parser.BinaryExpr); ok && b.Op == parser.DIV {
+			ratio = true
+		}
+		return nil
+	})
+	return ratio
 }
 
 func validateOp(e *errs, path string, op Op) {

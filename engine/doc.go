@@ -23,7 +23,11 @@
 // tests the newest revision (pod_template_hash) against the previous one.
 // The Guard decides, escalates, acts, audits (from/to = container images
 // of the bad and the restored ReplicaSet), verifies the recovery over the
-// VerifyWindow, emits Events for MTTD/MTTR and updates Metrics. With
+// VerifyWindow, emits Events for MTTD/MTTR and updates Metrics. After
+// every evaluation OnObserve receives one UnitReport per signal unit (each
+// rule, the Kubernetes signals, the sequential test, each extra signal):
+// clear, firing or held and why, so a runner can tell a quiet guard from a
+// blind one. With
 // LeaderElection (leader.go) only the holder of a coordination.k8s.io
 // Lease acts; `firedrill guard` runs it.
 package engine

@@ -68,6 +68,7 @@ type Guard struct {
 	audit      AuditStore
 	log        *slog.Logger
 	onEvent    func(Event)
+	onObserve  func(time.Time, []UnitReport)
 	metrics    *Metrics
 	leader     *LeaderElection
 	rateExpr   string
@@ -125,6 +126,15 @@ func WithLog(l *slog.Logger) Option { return func(g *Guard) { g.log = l } }
 // from the loop and must not block.
 func OnEvent(fn func(Event)) Option { return func(g *Guard) { g.onEvent = fn } }
 
+// OnObserve sets the callback that receives, after every evaluation, the
+// time of the evaluation and one UnitReport per signal unit (each rule,
+// the Kubernetes signals, the statistical test, each extra signal): what
+// the guard could really see. It is called from the loop, before the guard
+// decides, and must not block; the slice is the callback's to keep.
+func OnObserve(fn func(now time.Time, units []UnitReport)) Option {
+	return func(g *Guard) { g.onObserve = fn }
+}
+
 // WithMetrics sets the engine metrics to update.
 func WithMetrics(m *Metrics) Option { return func(g *Guard) { g.metrics = m } }
 
@@ -132,7 +142,7 @@ func WithMetrics(m *Metrics) Option { return func(g *Guard) { g.metrics = m } }
 func WithLeaderElection(le LeaderElection) Option { return func(g *Guard) { g.leader = &le } }
 
 // WithRequestRateExpr sets the request-rate query of the low-traffic guard
-// (default DefaultRequestRateExpr).
+// (default: the policy's requestRateExpr, else DefaultRequestRateExpr).
 func WithRequestRateExpr(expr string) Option { return func(g *Guard) { g.rateExpr = expr } }
 
 // WithSignals adds signals to the ones the policy asks for.
@@ -185,7 +195,11 @@ func NewGuard(policy drills.Guard, target drills.Target, opts ...Option) (*Guard
 		return nil, fmt.Errorf("guard: Kubernetes signals and the statistical test need a Kubernetes client")
 	}
 	if len(policy.Rules) > 0 {
-		g.signals = append(g.signals, NewRuleSignal(g.prom, policy, g.rateExpr))
+		rate := g.rateExpr
+		if rate == "" {
+			rate = policy.RequestRateExpr
+		}
+		g.signals = append(g.signals, NewRuleSignal(g.prom, policy, rate))
 	}
 	if policy.Kubernetes != nil {
 		g.signals = append(g.signals, NewKubeSignal(g.watch, *policy.Kubernetes))
@@ -290,7 +304,14 @@ func (g *Guard) step(ctx context.Context, now time.Time) {
 	g.evals.Add(1)
 	var obs Observation
 	for _, s := range g.signals {
-		obs.merge(s.Observe(ctx, now))
+		o := s.Observe(ctx, now)
+		if len(o.Units) == 0 {
+			o.Units = []UnitReport{unitOf(s.Name(), o)}
+		}
+		obs.merge(o)
+	}
+	if g.onObserve != nil {
+		g.onObserve(now, obs.Units)
 	}
 	var snap *Snapshot
 	if g.watch != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,12 +34,17 @@ const (
 
 // fakeProm is an httptest Prometheus answering /api/v1/query from a table
 // of expression → value; an expression missing from the table answers an
-// empty vector (no data).
+// empty vector (no data), except a freshness query (timestamp()), which
+// answers the time of the newest raw sample: age+sampleAge ago, or no data
+// when noSamples is set.
 type fakeProm struct {
-	mu     sync.Mutex
-	values map[string]float64
-	age    time.Duration // how old the returned samples are
-	srv    *httptest.Server
+	mu        sync.Mutex
+	values    map[string]float64
+	age       time.Duration // how old the returned samples are
+	sampleAge time.Duration // how much older the newest raw sample is
+	noSamples bool          // freshness queries answer no data
+	queries   []string
+	srv       *httptest.Server
 }
 
 func newFakeProm(t *testing.T, values map[string]float64) *fakeProm {
@@ -54,8 +60,13 @@ func newFakeProm(t *testing.T, values map[string]float64) *fakeProm {
 			return
 		}
 		p.mu.Lock()
-		v, ok := p.values[r.Form.Get("query")]
+		q := r.Form.Get("query")
+		p.queries = append(p.queries, q)
+		v, ok := p.values[q]
 		age := p.age
+		if !ok && strings.Contains(q, "timestamp(") && !p.noSamples {
+			v, ok = float64(time.Now().Add(-age-p.sampleAge).UnixMilli())/1000, true
+		}
 		p.mu.Unlock()
 		result := []any{}
 		if ok {
@@ -270,6 +281,25 @@ func TestRuleSignalHoldReasons(t *testing.T) {
 		require.Len(t, obs.Hold, 1)
 		require.Contains(t, obs.Hold[0], "query failed")
 	})
+	t.Run("scrape stopped", func(t *testing.T) {
+		// Prometheus answers at its current time, but the newest raw
+		// sample behind the rule is a minute old.
+		prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.5, rateExpr: 50})
+		prom.sampleAge = time.Minute
+		obs := NewRuleSignal(prom.api(t), rulePolicy(), "").Observe(ctx, time.Now())
+		require.Empty(t, obs.Evidence)
+		require.Len(t, obs.Hold, 1)
+		// About a minute old (the fake stamps it a moment after now).
+		require.Regexp(t, `stale data: newest sample is (59\.9\d*s|1m0s|1m0\.\d+s) old \(staleAfter 10s\)`, obs.Hold[0])
+	})
+	t.Run("no series behind the value", func(t *testing.T) {
+		prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.5, rateExpr: 50})
+		prom.noSamples = true
+		obs := NewRuleSignal(prom.api(t), rulePolicy(), "").Observe(ctx, time.Now())
+		require.Empty(t, obs.Evidence)
+		require.Len(t, obs.Hold, 1)
+		require.Contains(t, obs.Hold[0], "no data")
+	})
 	t.Run("firing", func(t *testing.T) {
 		prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.5, rateExpr: 50})
 		obs := NewRuleSignal(prom.api(t), rulePolicy(), "").Observe(ctx, time.Now())
@@ -277,6 +307,38 @@ func TestRuleSignalHoldReasons(t *testing.T) {
 		require.Len(t, obs.Evidence, 1)
 		require.Equal(t, 0.5, obs.Evidence[0].Value)
 	})
+}
+
+func TestFreshnessExpr(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{`sum(rate(http_requests_total{code=~"5.."}[15s]))`, `max(timestamp(http_requests_total{code=~"5.."}))`},
+		{`up offset 5m > 0`, `max(timestamp(up))`},
+		{`a / a`, `max(timestamp(a))`},
+		{`sum(rate(e[1m])) / sum(rate(t[1m]))`,
+			`max(label_replace(timestamp(e), "firedrill_selector", "0", "", "") or label_replace(timestamp(t), "firedrill_selector", "1", "", ""))`},
+		{`absent(up{job="payment"})`, ``},
+		{`vector(1)`, ``},
+		{`not promql (`, ``},
+	} {
+		require.Equal(t, tc.want, FreshnessExpr(tc.expr), tc.expr)
+	}
+}
+
+// TestRuleSignalDatesBySamples checks that a rule's reading is dated by its
+// newest raw sample, through the freshness query, and that a ratio is
+// recognised from the parsed expression, not from a "/" in a matcher.
+func TestRuleSignalDatesBySamples(t *testing.T) {
+	const pathExpr = `sum(rate(http_requests_total{path=~"/api/.*"}[15s]))`
+	prom := newFakeProm(t, map[string]float64{pathExpr: 9}) // no request rate: a ratio would hold
+	prom.sampleAge = 2 * time.Second
+	g := rulePolicy()
+	g.Rules[0].Expr, g.Rules[0].Threshold = pathExpr, 1
+	obs := NewRuleSignal(prom.api(t), g, "").Observe(context.Background(), time.Now())
+	require.Empty(t, obs.Hold, "a path matcher is not a ratio; 2s-old samples are fresh")
+	require.Len(t, obs.Evidence, 1)
+	prom.mu.Lock()
+	defer prom.mu.Unlock()
+	require.Equal(t, []string{pathExpr, `max(timestamp(http_requests_total{path=~"/api/.*"}))`}, prom.queries)
 }
 
 func waitingPod(name, hash, reason string) *corev1.Pod {

@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/firedrill/firedrill/drills"
 )
@@ -24,15 +25,28 @@ type PromQuerier interface {
 const DefaultRequestRateExpr = `sum(rate(http_requests_total[1m]))`
 
 // RuleSignal evaluates the guard's PromQL rules through RuleTrackers. Each
-// rule is queried at Prometheus' own current time; the timestamp of the
-// newest sample in the answer is what the staleness check (staleAfter)
-// compares with the engine's clock, so a lagging or cached Prometheus puts
-// the rule in HOLD. No data and query errors HOLD too. Rules whose
-// expression is a ratio (contains "/") HOLD while the request rate
+// rule is queried at Prometheus' own current time.
+//
+// Staleness: Prometheus stamps the samples of an instant query with the
+// evaluation time, not with when the data was scraped, so the rule's own
+// answer cannot tell a live target from one that stopped being scraped
+// minutes ago (a rate() keeps answering for the lookback window). So the
+// signal also queries the rule's freshness: the newest raw sample time of
+// the series the rule reads, max(timestamp(<selector>)) over every vector
+// selector in the parsed expression (offset and @ stripped; selectors under
+// absent() and absent_over_time() are not counted, since those rules fire
+// on missing data). That time is the Reading's At, which the tracker's
+// staleAfter compares with the engine's clock; when none of the series has
+// a sample the rule HOLDs with no data. A rule with no selector at all
+// (vector(1)) is dated by the evaluation time. No data and query errors
+// HOLD too. Rules whose expression is a ratio (a binary "/" in the parsed
+// expression, drills.IsRatio) HOLD while the request rate
 // (RequestRateExpr) is below the guard's minRequestRate.
 type RuleSignal struct {
 	api      PromQuerier
 	rules    []drills.Rule
+	fresh    []string // freshness query per rule; "" dates by evaluation time
+	ratio    []bool
 	trackers []*RuleTracker
 	minRate  float64
 	rateExpr string
@@ -55,6 +69,8 @@ func NewRuleSignal(api PromQuerier, g drills.Guard, rateExpr string) *RuleSignal
 			r.Op = drills.OpGT
 		}
 		s.rules = append(s.rules, r)
+		s.fresh = append(s.fresh, FreshnessExpr(r.Expr))
+		s.ratio = append(s.ratio, isRatio(r.Expr))
 		s.trackers = append(s.trackers, NewRuleTracker(r, stale))
 	}
 	return s
@@ -63,13 +79,17 @@ func NewRuleSignal(api PromQuerier, g drills.Guard, rateExpr string) *RuleSignal
 // Name implements Signal.
 func (*RuleSignal) Name() string { return "rules" }
 
+// RuleUnit is the coverage unit name of the rule called name: "rule
+// <name>" (UnitReport).
+func RuleUnit(name string) string { return "rule " + name }
+
 // Observe implements Signal.
 func (s *RuleSignal) Observe(ctx context.Context, now time.Time) Observation {
 	var obs Observation
 	lowTraffic, rateChecked := false, false
 	var rateProblem string
 	for i, r := range s.rules {
-		reading, err := s.query(ctx, r.Expr)
+		reading, err := s.queryRule(ctx, r.Expr, s.fresh[i])
 		if err != nil {
 			logger(ctx).Warn("engine rule query failed", "rule", r.Name, "error", err)
 		}
@@ -77,7 +97,7 @@ func (s *RuleSignal) Observe(ctx context.Context, now time.Time) Observation {
 			// Prometheus' clock is ahead of ours: the sample is fresh.
 			reading.At = now
 		}
-		if isRatio(r.Expr) && reading.Present {
+		if s.ratio[i] && reading.Present {
 			if !rateChecked {
 				rateChecked = true
 				rate, rerr := s.query(ctx, s.rateExpr)
@@ -91,9 +111,11 @@ func (s *RuleSignal) Observe(ctx context.Context, now time.Time) Observation {
 			reading.LowTraffic = lowTraffic
 		}
 		st := s.trackers[i].Update(now, reading)
+		unit := UnitReport{Name: RuleUnit(r.Name), State: UnitClear}
 		switch st.State {
 		case RuleFiring:
 			obs.Evidence = append(obs.Evidence, RuleEvidence(r, st))
+			unit.State = UnitFiring
 		case RuleHold:
 			reason := st.Reason
 			if err != nil {
@@ -102,7 +124,9 @@ func (s *RuleSignal) Observe(ctx context.Context, now time.Time) Observation {
 				reason = rateProblem
 			}
 			obs.Hold = append(obs.Hold, fmt.Sprintf("rule %s: %s", r.Name, reason))
+			unit.State, unit.Reason = UnitHeld, reason
 		}
+		obs.Units = append(obs.Units, unit)
 	}
 	return obs
 }
@@ -117,6 +141,72 @@ func (s *RuleSignal) query(ctx context.Context, expr string) (Reading, error) {
 		return Reading{}, fmt.Errorf("query %q: %w", expr, err)
 	}
 	return readingOf(val), nil
+}
+
+// queryRule runs a rule's expression and, when fresh is set, its
+// freshness query, and dates the reading by the newest raw sample (see
+// RuleSignal).
+func (s *RuleSignal) queryRule(ctx context.Context, expr, fresh string) (Reading, error) {
+	r, err := s.query(ctx, expr)
+	if err != nil || !r.Present || fresh == "" {
+		return r, err
+	}
+	f, err := s.query(ctx, fresh)
+	if err != nil {
+		return Reading{}, err
+	}
+	if !f.Present {
+		// The value comes from constants alone (or vector(0)): no series
+		// behind the rule has a sample.
+		return Reading{}, nil
+	}
+	sec, frac := math.Modf(f.Value)
+	r.At = time.Unix(int64(sec), int64(frac*1e9))
+	return r, nil
+}
+
+// FreshnessExpr returns the query whose value is the newest raw sample
+// time (Unix seconds) of the series expr reads, or "" when expr reads no
+// series worth dating (no selector, only selectors under absent(), or a
+// parse error). See RuleSignal.
+func FreshnessExpr(expr string) string {
+	x, err := promParser.ParseExpr(expr)
+	if err != nil {
+		return ""
+	}
+	var sels []string
+	seen := map[string]bool{}
+	parser.Inspect(x, func(n parser.Node, path []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		for _, p := range path {
+			if c, ok := p.(*parser.Call); ok && (c.Func.Name == "absent" || c.Func.Name == "absent_over_time") {
+				return nil
+			}
+		}
+		// The selector as it reads the newest data: no offset, no @.
+		bare := &parser.VectorSelector{Name: vs.Name, LabelMatchers: vs.LabelMatchers}
+		if str := bare.String(); !seen[str] {
+			seen[str] = true
+			sels = append(sels, str)
+		}
+		return nil
+	})
+	switch len(sels) {
+	case 0:
+		return ""
+	case 1:
+		return "max(timestamp(" + sels[0] + "))"
+	}
+	// One label per selector keeps the series of different selectors
+	// apart, so that "or" unites them instead of keeping only the first.
+	parts := make([]string, len(sels))
+	for i, sel := range sels {
+		parts[i] = fmt.Sprintf(`label_replace(timestamp(%s), "firedrill_selector", "%d", "", "")`, sel, i)
+	}
+	return "max(" + strings.Join(parts, " or ") + ")"
 }
 
 // readingOf turns a query answer into a Reading: the largest non-NaN
@@ -150,5 +240,6 @@ func readingOf(val model.Value) Reading {
 }
 
 // isRatio reports whether a rule's expression divides, i.e. is a ratio
-// that is meaningless at low traffic.
-func isRatio(expr string) bool { return strings.Contains(expr, "/") }
+// that is meaningless at low traffic: a binary "/" in the parsed
+// expression, not a "/" in a label matcher.
+func isRatio(expr string) bool { return drills.IsRatio(expr) }

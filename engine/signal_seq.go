@@ -41,6 +41,12 @@ func NewSequentialSignal(api PromQuerier, w *Watch, cfg drills.Statistical) (*Se
 	d := drills.Drill{Spec: drills.Spec{Guard: &g}}
 	d.Default()
 	cfg = *d.Spec.Guard.Statistical
+	if cfg.ErrorsExpr == "" {
+		cfg.ErrorsExpr = drills.FallbackErrorsExpr
+	}
+	if cfg.TotalExpr == "" {
+		cfg.TotalExpr = drills.FallbackTotalExpr
+	}
 	et, err := template.New("errorsExpr").Option("missingkey=error").Parse(cfg.ErrorsExpr)
 	if err != nil {
 		return nil, fmt.Errorf("sequential signal: errorsExpr: %w", err)

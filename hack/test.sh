@@ -23,5 +23,10 @@ fi
 echo "==> fuzz: drill loader for ${FUZZTIME}"
 go test -run '^$' -fuzz '^FuzzLoad$' -fuzztime "$FUZZTIME" ./drills
 
+# The unit tests only (-short skips the cluster), under the race detector:
+# racing the integration run as well would double the CI time.
+echo "==> go test -race -short ./... (unit tests, race detector)"
+go test -race -short -count=1 -timeout "$TEST_TIMEOUT" ./...
+
 echo "==> go test ./... (timeout ${TEST_TIMEOUT})"
 go test -count=1 -timeout "$TEST_TIMEOUT" ./...

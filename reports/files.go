@@ -22,12 +22,12 @@ var FileNames = map[string]string{
 // WriteFiles writes every format of results into dir (junit.xml,
 // results.json, summary.md, report.html), each file atomically, and returns
 // the paths written in Writers order.
-func WriteFiles(ctx context.Context, dir string, results []drills.Result) ([]string, error) {
+func WriteFiles(ctx context.Context, dir string, results []drills.Result, opts ...Option) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
 	var paths []string
-	for _, w := range Writers() {
+	for _, w := range Writers(opts...) {
 		var buf bytes.Buffer
 		if err := w.Write(ctx, &buf, results); err != nil {
 			return paths, fmt.Errorf("reports: %s: %w", w.Name(), err)

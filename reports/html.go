@@ -27,7 +27,9 @@ var templates = template.Must(template.New("reports").Funcs(template.FuncMap{
 // HTMLWriter writes one self-contained HTML page: inline CSS and SVG, no
 // scripts, no external fetches. Per drill it shows the verdict, MTTD and
 // MTTR tiles, charts of error rate, p99 latency and throughput with markers
-// for fault, detection, decision, action and recovery, the checks, the
+// for fault, detection, decision, action and recovery, a strip per signal
+// unit of the engine showing when it evaluated, held or fired and a
+// coverage table, the checks, the
 // proof-of-effect evidence, the events and the engine's audit rows.
 type HTMLWriter struct{}
 
@@ -72,19 +74,24 @@ type htmlPage struct {
 }
 
 type htmlRun struct {
-	R         drills.Result
-	Anchor    string
-	MTTD      string
-	MTTR      string
-	Duration  string
-	Passed    int
-	Labels    []string
-	Charts    []svgChart
-	Markers   []svgLegend
-	Proof     []proofRow
-	Events    []eventRow
-	Audit     []auditRow
-	HasTraces bool
+	R        drills.Result
+	Anchor   string
+	MTTD     string
+	MTTR     string
+	Duration string
+	Passed   int
+	// Inconclusive counts the checks that could not be judged, shown
+	// apart from the passed ones.
+	Inconclusive int
+	Labels       []string
+	Charts       []svgChart
+	Markers      []svgLegend
+	Proof        []proofRow
+	Events       []eventRow
+	Audit        []auditRow
+	HasTraces    bool
+	Strips       *svgStrips
+	Coverage     []coverageRow
 }
 
 type proofRow struct {
@@ -115,12 +122,13 @@ var markerKinds = []struct {
 
 func newHTMLRun(r drills.Result) htmlRun {
 	h := htmlRun{
-		R:        r,
-		Anchor:   anchorOf(r),
-		MTTD:     fmtDur(r.MTTD),
-		MTTR:     fmtDur(r.MTTR),
-		Duration: humanDur(runDuration(r)),
-		Passed:   checksPassed(r),
+		R:            r,
+		Anchor:       anchorOf(r),
+		MTTD:         fmtDur(r.MTTD),
+		MTTR:         fmtDur(r.MTTR),
+		Duration:     humanDur(runDuration(r)),
+		Passed:       checksPassed(r),
+		Inconclusive: checksWith(r, drills.VerdictInconclusive),
 	}
 	for _, k := range sortedKeys(r.Labels) {
 		h.Labels = append(h.Labels, k+"="+r.Labels[k])
@@ -130,6 +138,7 @@ func newHTMLRun(r drills.Result) htmlRun {
 		t0 = r.Timeline[0].Time
 	}
 	h.Charts, h.HasTraces = runCharts(r, t0)
+	h.Strips, h.Coverage = coverageStrips(r, t0), coverageRows(r.GuardCoverage)
 	for _, m := range markerKinds {
 		h.Markers = append(h.Markers, svgLegend{Name: m.Label, Class: "m-" + string(m.Kind)})
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,8 +31,42 @@ func TestHTMLSelfContainedAndEscaped(t *testing.T) {
 	require.Contains(t, out, "No timeline samples were recorded.")
 	require.Equal(t, 6, strings.Count(out, `<path class="line s-traffic"`)+strings.Count(out, `<path class="line s-prometheus"`))
 	for _, kind := range []string{"fault-injected", "detection", "decision", "action", "recovery"} {
-		require.Equal(t, 3, strings.Count(out, `<line class="marker m-`+kind+`"`), kind)
+		require.Equal(t, 4, strings.Count(out, `<line class="marker m-`+kind+`"`), kind, "three charts and the coverage strip")
 	}
+}
+
+func TestHTMLGuardCoverage(t *testing.T) {
+	out := string(render(t, HTMLWriter{}))
+	// Only the first sample run has coverage: one strip chart, one row per
+	// unit, one segment per state run.
+	require.Equal(t, 1, strings.Count(out, `<svg class="chart strips"`))
+	require.Equal(t, 1, strings.Count(out, `<table class="coverage">`))
+	require.Equal(t, 3, strings.Count(out, `<rect class="seg u-clear"`))
+	require.Equal(t, 2, strings.Count(out, `<rect class="seg u-held"`))
+	require.Equal(t, 1, strings.Count(out, `<rect class="seg u-firing"`))
+	for _, want := range []string{
+		`<title>rule error-rate firing from &#43;36s to &#43;40s</title>`,
+		`<tr><td>rule error-rate</td><td>inject&#43;observe</td><td class="num">50</td><td class="num">6%</td><td class="num">4</td><td>stale data: newest sample is 11.2s old (staleAfter 10s)</td></tr>`,
+		`<tr><td>rule error-rate</td><td>baseline</td><td class="num">26</td><td class="num">11.5%</td><td class="num">0</td><td>no data</td></tr>`,
+		`<tr><td>kubernetes</td><td>baseline</td><td class="num">26</td><td class="num">0%</td><td class="num">0</td><td></td></tr>`,
+	} {
+		require.True(t, strings.Contains(out, want), "missing %s", want)
+	}
+
+	// The firing segment sits between 36 s and 40 s of the 95 s run.
+	m := regexp.MustCompile(`<rect class="seg u-firing" x="([0-9.]+)" y="[0-9.]+" width="([0-9.]+)"`).FindStringSubmatch(out)
+	require.NotNil(t, m)
+	x0, w := parseF(t, m[1]), parseF(t, m[2])
+	span := float64(stripW - stripRight - stripLabel)
+	require.InDelta(t, stripLabel+36.0/95*span, x0, 0.2)
+	require.InDelta(t, 4.0/95*span, w, 0.2)
+}
+
+func parseF(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	require.NoError(t, err)
+	return f
 }
 
 // chromium returns the path of a headless Chromium, or skips (fails under

@@ -14,9 +14,37 @@ import (
 // JUnitWriter writes JUnit XML in the Ant/Jenkins junit-10 format: a
 // testsuite per drill; a testcase for the drill's verdict, one per phase and
 // one per check; failures say what was expected and what was observed;
-// skipped and inconclusive become skipped with the reason; MTTD and MTTR are
-// testsuite properties.
-type JUnitWriter struct{}
+// error and inconclusive verdicts become <error> elements whose type is the
+// verdict and whose message and text are the reason, so that CI shows them
+// red; skipped becomes skipped with the reason; MTTD and MTTR are testsuite
+// properties.
+type JUnitWriter struct {
+	// Inconclusive is how inconclusive verdicts are written: JUnitError
+	// (the zero value) or JUnitSkipped (as skipped, which CI shows green).
+	Inconclusive JUnitInconclusive
+}
+
+// JUnitInconclusive is how the JUnit report writes an inconclusive verdict.
+type JUnitInconclusive string
+
+// The ways of writing an inconclusive verdict in JUnit.
+const (
+	// JUnitError writes it as an <error> (the default): a drill that
+	// could not judge the fault did not prove anything.
+	JUnitError JUnitInconclusive = "error"
+	// JUnitSkipped writes it as <skipped>, as firedrill did before.
+	JUnitSkipped JUnitInconclusive = "skipped"
+)
+
+// ParseJUnitInconclusive reads the --junit-inconclusive flag: "error" or
+// "skipped".
+func ParseJUnitInconclusive(s string) (JUnitInconclusive, error) {
+	switch v := JUnitInconclusive(s); v {
+	case JUnitError, JUnitSkipped:
+		return v, nil
+	}
+	return "", fmt.Errorf("reports: unknown junit-inconclusive %q (want error or skipped)", s)
+}
 
 // Name returns "junit".
 func (JUnitWriter) Name() string { return "junit" }
@@ -76,14 +104,14 @@ type junitProblem struct {
 }
 
 // Write writes results as one testsuites document.
-func (JUnitWriter) Write(ctx context.Context, w io.Writer, results []drills.Result) error {
+func (jw JUnitWriter) Write(ctx context.Context, w io.Writer, results []drills.Result) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("junit report: %w", err)
 	}
 	doc := junitSuites{Name: "firedrill"}
 	var total time.Duration
 	for _, r := range results {
-		s := junitSuiteOf(r)
+		s := junitSuiteOf(r, jw.Inconclusive)
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures
 		doc.Errors += s.Errors
@@ -101,7 +129,7 @@ func (JUnitWriter) Write(ctx context.Context, w io.Writer, results []drills.Resu
 	return nil
 }
 
-func junitSuiteOf(r drills.Result) junitSuite {
+func junitSuiteOf(r drills.Result, inconclusive JUnitInconclusive) junitSuite {
 	s := junitSuite{
 		Name:    r.Drill,
 		Time:    seconds(runDuration(r)),
@@ -126,10 +154,10 @@ func junitSuiteOf(r drills.Result) junitSuite {
 	}
 	s.Properties = &junitProps{Props: props}
 
-	verdictCase := junitCaseOf(r.Drill, "verdict", runDuration(r), r.Verdict, r.Reason, "")
+	verdictCase := junitCaseOf(r.Drill, "verdict", runDuration(r), r.Verdict, r.Reason, "", inconclusive)
 	s.Cases = append(s.Cases, verdictCase)
 	for _, p := range r.Phases {
-		s.Cases = append(s.Cases, junitCaseOf(r.Drill+".phase", p.Name, p.Duration.Duration, p.Verdict, p.Message, ""))
+		s.Cases = append(s.Cases, junitCaseOf(r.Drill+".phase", p.Name, p.Duration.Duration, p.Verdict, p.Message, "", inconclusive))
 	}
 	for _, c := range r.Checks {
 		msg := fmt.Sprintf("expected %s, observed %s", c.Expected, c.Observed)
@@ -137,7 +165,7 @@ func junitSuiteOf(r drills.Result) junitSuite {
 		if c.Message != "" {
 			body += "\n" + c.Message
 		}
-		tc := junitCaseOf(r.Drill+".check."+string(c.Kind), c.Name, 0, c.Verdict, msg, body)
+		tc := junitCaseOf(r.Drill+".check."+string(c.Kind), c.Name, 0, c.Verdict, msg, body, inconclusive)
 		if c.Verdict == drills.VerdictPassed {
 			tc.SystemOut = msg
 		}
@@ -161,7 +189,7 @@ func junitSuiteOf(r drills.Result) junitSuite {
 }
 
 // junitCaseOf maps a verdict onto a testcase; body defaults to message.
-func junitCaseOf(class, name string, d time.Duration, v drills.Verdict, message, body string) junitTestCase {
+func junitCaseOf(class, name string, d time.Duration, v drills.Verdict, message, body string, inconclusive JUnitInconclusive) junitTestCase {
 	tc := junitTestCase{Name: name, Classname: class, Time: seconds(d)}
 	if body == "" {
 		body = message
@@ -172,7 +200,17 @@ func junitCaseOf(class, name string, d time.Duration, v drills.Verdict, message,
 		tc.Failure = &junitProblem{Message: orDefault(message, name+" failed"), Type: string(v), Body: body}
 	case drills.VerdictError:
 		tc.Error = &junitProblem{Message: orDefault(message, name+" could not run"), Type: string(v), Body: body}
-	case drills.VerdictSkipped, drills.VerdictInconclusive:
+	case drills.VerdictInconclusive:
+		if inconclusive == JUnitSkipped {
+			msg := string(v)
+			if message != "" {
+				msg += ": " + message
+			}
+			tc.Skipped = &msg
+			break
+		}
+		tc.Error = &junitProblem{Message: orDefault(message, name+" was inconclusive"), Type: string(v), Body: orDefault(body, name+" was inconclusive")}
+	case drills.VerdictSkipped:
 		msg := string(v)
 		if message != "" {
 			msg += ": " + message

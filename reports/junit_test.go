@@ -87,6 +87,7 @@ type xCase struct {
 
 type xProblem struct {
 	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
 	Body    string `xml:",chardata"`
 }
 
@@ -112,8 +113,8 @@ func TestJUnitStructure(t *testing.T) {
 	require.Equal(t, "6.2s", props["mttd"])
 	require.Equal(t, "25.000", props["mttr.seconds"])
 	require.Equal(t, "0", passed.Failures)
-	// verdict + 6 phases + 5 checks
-	require.Len(t, passed.Cases, 12)
+	// verdict + 6 phases + 6 checks (one of guard coverage)
+	require.Len(t, passed.Cases, 13)
 
 	failed := doc.Suites[1]
 	require.Equal(t, "4", failed.Failures)
@@ -129,8 +130,38 @@ func TestJUnitStructure(t *testing.T) {
 	require.Equal(t, "expected < 1%, observed 12.5%", slo.Failure.Message)
 	require.Contains(t, slo.Failure.Body, "still failing at the end of observe")
 
+	// An inconclusive drill is red by default: its verdict and its
+	// inconclusive phase are errors with the reason; skipped phases stay
+	// skipped.
 	inc := doc.Suites[2]
+	require.Equal(t, "2", inc.Errors)
+	require.Equal(t, "1", inc.Skipped)
+	require.Nil(t, inc.Cases[0].Skipped)
+	require.NotNil(t, inc.Cases[0].Error)
+	require.Equal(t, xProblem{Message: "baseline SLOs did not hold before any fault", Type: "inconclusive",
+		Body: "baseline SLOs did not hold before any fault"}, *inc.Cases[0].Error)
+	require.Equal(t, "baseline", inc.Cases[1].Name)
+	require.Equal(t, "inconclusive", inc.Cases[1].Error.Type)
+	require.Equal(t, "p99 320ms > 250ms before the fault", inc.Cases[1].Error.Message)
+	// An error drill is an <error> of type error.
+	require.Equal(t, "error", failed.Cases[len(failed.Cases)-1].Error.Type)
+
+	// --junit-inconclusive=skipped keeps the old behaviour.
+	doc = xSuites{}
+	require.NoError(t, xml.Unmarshal(render(t, JUnitWriter{Inconclusive: JUnitSkipped}), &doc))
+	inc = doc.Suites[2]
+	require.Equal(t, "0", inc.Errors)
 	require.Equal(t, "3", inc.Skipped)
 	require.NotNil(t, inc.Cases[0].Skipped)
 	require.Equal(t, "inconclusive: baseline SLOs did not hold before any fault", *inc.Cases[0].Skipped)
+}
+
+func TestParseJUnitInconclusive(t *testing.T) {
+	for in, want := range map[string]JUnitInconclusive{"error": JUnitError, "skipped": JUnitSkipped} {
+		got, err := ParseJUnitInconclusive(in)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	_, err := ParseJUnitInconclusive("green")
+	require.ErrorContains(t, err, `unknown junit-inconclusive "green" (want error or skipped)`)
 }

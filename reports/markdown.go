@@ -11,7 +11,8 @@ import (
 
 // MarkdownWriter writes a summary table for CI job summaries (for example
 // GitHub's $GITHUB_STEP_SUMMARY): drill, verdict, MTTD, MTTR and checks
-// passed, then the checks that did not pass.
+// passed, then the checks that did not pass, then per guarded run how
+// each signal unit of the engine covered inject and observe.
 type MarkdownWriter struct{}
 
 // Name returns "markdown".
@@ -61,6 +62,18 @@ func (MarkdownWriter) Write(ctx context.Context, w io.Writer, results []drills.R
 		}
 	}
 	b.WriteString(notes.String())
+	for _, r := range results {
+		if len(r.GuardCoverage) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n### %s guard coverage (%s)\n\n", mdCell(r.Drill), drills.CoverageFault)
+		b.WriteString("| Signal unit | Evaluations | Held | Firing | Top hold reason |\n")
+		b.WriteString("| --- | --- | --- | --- | --- |\n")
+		for _, c := range r.GuardCoverage {
+			p := c.Phase(drills.CoverageFault)
+			fmt.Fprintf(&b, "| %s | %d | %s | %d | %s |\n", mdCell(c.Unit), p.Evaluations, heldPercent(p), p.Firing, mdCell(p.TopHoldReason()))
+		}
+	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("markdown report: %w", err)
 	}

@@ -57,6 +57,15 @@ type sitePage struct {
 	Drills    []siteDrill
 	Runs      []siteRun
 	Kept      int
+	// Counts are the kept runs by verdict, passed first, so that
+	// inconclusive runs are counted apart from passed ones.
+	Counts []verdictCount
+}
+
+// verdictCount is how many runs ended with Verdict.
+type verdictCount struct {
+	Verdict drills.Verdict
+	N       int
 }
 
 func publish(ctx context.Context, runsDir, outDir string, historyLimit int, writeFile writeFileFunc) error {
@@ -237,6 +246,24 @@ func siteIndex(runs []siteRun) sitePage {
 	page := sitePage{Title: "firedrill drill history", Runs: runs, Kept: len(runs)}
 	if len(runs) > 0 {
 		page.Generated = runs[0].StartedAt
+	}
+	n := map[drills.Verdict]int{}
+	for _, r := range runs {
+		n[r.R.Verdict]++
+	}
+	for _, v := range []drills.Verdict{drills.VerdictPassed, drills.VerdictFailed, drills.VerdictInconclusive, drills.VerdictError, drills.VerdictSkipped} {
+		if n[v] > 0 {
+			page.Counts = append(page.Counts, verdictCount{Verdict: v, N: n[v]})
+			delete(n, v)
+		}
+	}
+	var unknown []string // verdicts this version does not know
+	for v := range n {
+		unknown = append(unknown, string(v))
+	}
+	sort.Strings(unknown)
+	for _, v := range unknown {
+		page.Counts = append(page.Counts, verdictCount{Verdict: drills.Verdict(v), N: n[drills.Verdict(v)]})
 	}
 	byDrill := map[string][]siteRun{}
 	var names []string

@@ -187,3 +187,42 @@ func snapshot(t *testing.T, dir string) map[string]string {
 	}))
 	return files
 }
+
+// TestPublishCountsInconclusiveApart checks that the site's summary counts
+// inconclusive runs apart from passed ones.
+func TestPublishCountsInconclusiveApart(t *testing.T) {
+	base := sampleResults()
+	var runs []siteRun
+	for i, v := range []drills.Verdict{drills.VerdictPassed, drills.VerdictInconclusive, drills.VerdictInconclusive, drills.VerdictFailed, drills.VerdictError} {
+		r := base[0]
+		r.RunID, r.Verdict = fmt.Sprintf("r-%d", i), v
+		r.Started = t0.Add(time.Duration(5-i) * time.Hour) // newest first
+		runs = append(runs, siteRun{R: r})
+	}
+	page := siteIndex(runs)
+	require.Equal(t, []verdictCount{
+		{drills.VerdictPassed, 1}, {drills.VerdictFailed, 1}, {drills.VerdictInconclusive, 2}, {drills.VerdictError, 1},
+	}, page.Counts)
+
+	var buf strings.Builder
+	require.NoError(t, execute(&buf, "index.html.tmpl", page))
+	require.Contains(t, buf.String(), `<span class="badge v-inconclusive">2 inconclusive</span>`)
+	require.Contains(t, buf.String(), `<span class="badge v-passed">1 passed</span>`)
+}
+
+// TestHTMLShowsInconclusiveChecksApart checks that the report counts the
+// checks that could not be judged next to the passed ones.
+func TestHTMLShowsInconclusiveChecksApart(t *testing.T) {
+	r := sampleResults()[0]
+	r.Checks = append(r.Checks, drills.Check{Name: "slo error rate", Kind: drills.CheckSLO, Verdict: drills.VerdictInconclusive,
+		Observed: "0.00% of 0 requests no request finished in the last 10s SLO window"})
+	var buf strings.Builder
+	require.NoError(t, HTMLWriter{}.Write(context.Background(), &buf, []drills.Result{r}))
+	html := buf.String()
+	require.Contains(t, html, `<div class="k">Checks passed</div><div class="v">6/7</div>`)
+	require.Contains(t, html, `<div class="tile v-inconclusive-tile"><div class="k">Checks inconclusive</div><div class="v">1</div></div>`)
+
+	buf.Reset()
+	require.NoError(t, HTMLWriter{}.Write(context.Background(), &buf, sampleResults()[:1]))
+	require.NotContains(t, buf.String(), "Checks inconclusive")
+}

@@ -40,6 +40,37 @@ func sampleTimeline(start time.Time) []drills.Sample {
 	return out
 }
 
+// sampleCoverage is the engine's coverage of the passed run: the rule held
+// at the start and briefly around the rollback, fired from 36 s to 40 s;
+// the Kubernetes signals were clear throughout.
+func sampleCoverage() []drills.SignalCoverage {
+	tp := func(sec float64) *time.Time { t := at(sec); return &t }
+	return []drills.SignalCoverage{
+		{
+			Unit: "rule error-rate",
+			Phases: []drills.PhaseCoverage{
+				{Phase: drills.CoverageBaseline, Evaluations: 26, Held: 3, HoldReasons: []drills.HoldReason{{Reason: "no data", Count: 3}}, FirstEvaluated: tp(7), LastEvaluated: tp(29)},
+				{Phase: drills.CoverageFault, Evaluations: 50, Held: 3, Firing: 4, HoldReasons: []drills.HoldReason{{Reason: "stale data: newest sample is 11.2s old (staleAfter 10s)", Count: 3}}, FirstEvaluated: tp(30), LastEvaluated: tp(80)},
+			},
+			Runs: []drills.StateRun{
+				{Start: at(4), End: at(7), State: drills.UnitHeld},
+				{Start: at(7), End: at(36), State: drills.UnitClear},
+				{Start: at(36), End: at(40), State: drills.UnitFiring},
+				{Start: at(40), End: at(43), State: drills.UnitHeld},
+				{Start: at(43), End: at(90), State: drills.UnitClear},
+			},
+		},
+		{
+			Unit: "kubernetes",
+			Phases: []drills.PhaseCoverage{
+				{Phase: drills.CoverageBaseline, Evaluations: 26, FirstEvaluated: tp(4), LastEvaluated: tp(29)},
+				{Phase: drills.CoverageFault, Evaluations: 50, FirstEvaluated: tp(30), LastEvaluated: tp(80)},
+			},
+			Runs: []drills.StateRun{{Start: at(4), End: at(90), State: drills.UnitClear}},
+		},
+	}
+}
+
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 // sampleResults returns three runs: a guarded bad-image drill that passed,
@@ -73,8 +104,10 @@ func sampleResults() []drills.Result {
 			{Name: "ledger balanced", Kind: drills.CheckConsistency, Expected: "sum(balances) = 1000000", Observed: "1000000", Verdict: drills.VerdictPassed},
 			{Name: "fault took effect", Kind: drills.CheckProof, Expected: "error rate > 5% within 10s", Observed: "error rate 8% at +31s", Verdict: drills.VerdictPassed, Message: "pods payment-7c9 served HTTP 500"},
 			{Name: "rolled back", Kind: drills.CheckExpect, Expected: "rollback within 60s", Observed: "rollback at +38s", Verdict: drills.VerdictPassed},
+			{Name: "guard coverage: rule error-rate", Kind: drills.CheckCoverage, Expected: "evaluated during inject+observe, held at most 20% of the time", Observed: "held 6% of 50 evaluations (stale data)", Verdict: drills.VerdictPassed},
 		},
-		Timeline: sampleTimeline(t0),
+		GuardCoverage: sampleCoverage(),
+		Timeline:      sampleTimeline(t0),
 		Events: []drills.Event{
 			{Time: at(30), Kind: drills.EventFault, Message: "image set to payment:bad-500", Attributes: map[string]string{"fault": "bad-image", "target": "deployment/payment"}},
 			{Time: at(31), Kind: drills.EventProof, Message: "error rate 8% (baseline 0.2%)", Attributes: map[string]string{"query": "rate(http_requests_total{code=~\"5..\"}[30s])"}},

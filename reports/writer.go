@@ -22,23 +22,52 @@ type Writer interface {
 	Write(ctx context.Context, w io.Writer, results []drills.Result) error
 }
 
+// Option configures the writers that Writers, ForFormat and WriteFiles
+// return or use.
+type Option func(*options)
+
+type options struct {
+	junitInconclusive JUnitInconclusive
+}
+
+// WithJUnitInconclusive sets how the JUnit writer writes inconclusive
+// verdicts (JUnitError by default).
+func WithJUnitInconclusive(v JUnitInconclusive) Option {
+	return func(o *options) { o.junitInconclusive = v }
+}
+
 // Writers returns one Writer of each format, in a fixed order: junit, json,
 // markdown, html.
-func Writers() []Writer {
-	return []Writer{JUnitWriter{}, JSONWriter{}, MarkdownWriter{}, HTMLWriter{}}
+func Writers(opts ...Option) []Writer {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return []Writer{JUnitWriter{Inconclusive: o.junitInconclusive}, JSONWriter{}, MarkdownWriter{}, HTMLWriter{}}
 }
 
 // ForFormat returns the Writer whose Name is format; an unknown format is
 // an error that lists the known ones.
-func ForFormat(format string) (Writer, error) {
+func ForFormat(format string, opts ...Option) (Writer, error) {
 	var names []string
-	for _, w := range Writers() {
+	for _, w := range Writers(opts...) {
 		if w.Name() == format {
 			return w, nil
 		}
 		names = append(names, w.Name())
 	}
 	return nil, fmt.Errorf("reports: unknown format %q (want one of %s)", format, strings.Join(names, ", "))
+}
+
+// checksWith counts the checks of r whose verdict is v.
+func checksWith(r drills.Result, v drills.Verdict) int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Verdict == v {
+			n++
+		}
+	}
+	return n
 }
 
 // checksPassed counts the checks of r that passed.

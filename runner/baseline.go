@@ -2,19 +2,22 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
+	"github.com/firedrill/firedrill/engine/signals"
 	"github.com/firedrill/firedrill/runner/traffic"
 )
 
 // baseline starts the traffic, waits until the SLOs hold over a full SLO
 // window before any fault and the engine's rules are quiet, then starts the
-// engine. If that does not happen within the phase's timeout, or the
-// engine sees an anomaly already, the drill is inconclusive: a fault
+// engine and waits until each of its signal units has evaluated for real
+// (not held) twice. If that does not happen within the phase's timeout, or
+// the engine sees an anomaly already, the drill is inconclusive: a fault
 // cannot be judged against a target that was not healthy to begin with.
 func (run *Run) baseline(ctx context.Context) error {
 	d := run.drill
@@ -45,6 +48,7 @@ func (run *Run) baseline(ctx context.Context) error {
 	// then would "roll back" the healthy release to the bad one.
 	var last healthPoint
 	var loud string
+	var detectErr error
 	for {
 		now := run.r.now()
 		if !now.Before(need) {
@@ -54,15 +58,20 @@ func (run *Run) baseline(ctx context.Context) error {
 			}
 			run.health.add(last)
 			loud = ""
-			if last.OK && run.guard {
+			if detectErr = run.resolveSignals(ctx); detectErr != nil && !errors.Is(detectErr, signals.ErrNoMetrics) {
+				return fmt.Errorf("target metrics: %w", detectErr)
+			}
+			if last.OK && run.guard && detectErr == nil {
 				loud = run.rulesFiring(ctx)
 			}
-			if last.OK && loud == "" {
+			if last.OK && loud == "" && detectErr == nil {
 				break
 			}
 		}
 		if err := run.sleep(ctx); err != nil {
 			switch {
+			case detectErr != nil:
+				return fmt.Errorf("target metrics: %w", detectErr)
 			case ctx.Err() != nil && last.At.IsZero():
 				return inconclusive("the baseline could not be measured before the baseline timeout")
 			case !last.OK:
@@ -72,13 +81,25 @@ func (run *Run) baseline(ctx context.Context) error {
 			}
 		}
 	}
+	if detectErr != nil {
+		return fmt.Errorf("target metrics: %w", detectErr)
+	}
 	if run.guard {
 		if err := run.startGuard(ctx); err != nil {
 			return err
 		}
-		for run.guardRun.g.Evaluations() < 2 {
+		// Held evaluations (no data, stale data, low traffic) are no
+		// evaluations: every signal unit must have judged for real.
+		for {
+			ok, why := run.cov.ready(2)
+			if ok {
+				break
+			}
 			if err := run.sleep(ctx); err != nil {
-				return inconclusive("the engine did not start evaluating before the baseline timeout")
+				if why == "" {
+					return inconclusive("the engine did not start evaluating before the baseline timeout")
+				}
+				return inconclusive("the engine's signals could not evaluate before any fault: %s", why)
 			}
 		}
 	}
@@ -104,7 +125,7 @@ func (run *Run) rulesFiring(ctx context.Context) string {
 		r.For = nil
 		now.Rules = append(now.Rules, r)
 	}
-	obs := engine.NewRuleSignal(run.prom, now, "").Observe(ctx, run.r.now())
+	obs := engine.NewRuleSignal(run.prom, now, g.RequestRateExpr).Observe(ctx, run.r.now())
 	var names []string
 	for _, e := range obs.Evidence {
 		names = append(names, e.Source)

@@ -20,11 +20,17 @@ import (
 // consistency runs one data-consistency check: it returns whether it holds
 // and what was observed.
 func (run *Run) consistency(ctx context.Context, c drills.ConsistencyCheck) (bool, string, error) {
+	return run.consistencyOn(ctx, c, &run.conns)
+}
+
+// consistencyOn runs one check with database connections from cs (a
+// connection serves one goroutine at a time).
+func (run *Run) consistencyOn(ctx context.Context, c drills.ConsistencyCheck, cs *conns) (bool, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	switch {
 	case c.SQL != nil:
-		return run.sqlCheck(ctx, c.SQL)
+		return run.sqlCheck(ctx, c.SQL, cs)
 	case c.PromQL != nil:
 		return run.promCheck(ctx, c.PromQL)
 	case c.HTTP != nil:
@@ -82,18 +88,18 @@ func redact(msg, secret string) string {
 	return strings.ReplaceAll(msg, secret, "<dsn>")
 }
 
-func (run *Run) sqlCheck(ctx context.Context, c *drills.SQLCheck) (bool, string, error) {
+func (run *Run) sqlCheck(ctx context.Context, c *drills.SQLCheck, cs *conns) (bool, string, error) {
 	dsn, err := drills.ExpandEnv(c.DSN, os.LookupEnv)
 	if err != nil {
 		return false, "", err
 	}
-	conn, err := run.conns.get(ctx, dsn)
+	conn, err := cs.get(ctx, dsn)
 	if err != nil {
 		return false, "", err
 	}
 	var v any
 	if err := conn.QueryRow(ctx, c.Query).Scan(&v); err != nil {
-		run.conns.drop(dsn)
+		cs.drop(dsn)
 		return false, "", fmt.Errorf("query: %s", redact(err.Error(), dsn))
 	}
 	got := fmt.Sprint(v)

@@ -54,9 +54,13 @@ func (run *Run) startGuard(ctx context.Context) error {
 		engine.WithAudit(store),
 		engine.WithLog(run.r.log.With("guard", d.Metadata.Name)),
 		engine.OnEvent(run.guardEvent),
+		engine.OnObserve(run.observeGuard),
 	}
 	if run.prom != nil {
 		opts = append(opts, engine.WithPrometheus(run.prom))
+	}
+	if e := d.Spec.Guard.RequestRateExpr; e != "" {
+		opts = append(opts, engine.WithRequestRateExpr(e))
 	}
 	opts = append(opts, run.r.guardOpts...)
 	g, err := engine.NewGuard(*d.Spec.Guard, d.Spec.Target, opts...)
@@ -64,6 +68,7 @@ func (run *Run) startGuard(ctx context.Context) error {
 		closer()
 		return fmt.Errorf("guard: %w", err)
 	}
+	run.cov = newCoverage()
 	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	gr := &guardRun{g: g, cancel: cancel, done: make(chan error, 1), store: store, closer: closer}
 	run.guardRun = gr

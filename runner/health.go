@@ -27,6 +27,11 @@ type healthPoint struct {
 	ErrRate       float64
 	P99           time.Duration
 	Failing       []string // why not OK
+
+	// ErrFailed and P99Failed say which traffic SLO was broken; a window
+	// with no request (Requests 0 with traffic) breaks neither but holds
+	// no evidence for either.
+	ErrFailed, P99Failed bool
 }
 
 // healthTracker keeps the health points of a run.
@@ -50,6 +55,40 @@ func (h *healthTracker) healthySince() (time.Time, bool) {
 	}
 	if i > 0 && h.points[i-1].ConsFailed && !h.points[i].Now.IsZero() {
 		return h.points[i].Now, true
+	}
+	return h.points[i].At, true
+}
+
+// trafficSLO is one SLO judged from the traffic generator's figures.
+type trafficSLO int
+
+const (
+	sloErrorRate trafficSLO = iota
+	sloP99
+)
+
+// holds reports whether p is evidence that slo held: the SLO window had
+// requests and the SLO's own figure was within its bound.
+func (p healthPoint) holds(slo trafficSLO) bool {
+	if p.Requests == 0 {
+		return false
+	}
+	if slo == sloErrorRate {
+		return !p.ErrFailed
+	}
+	return !p.P99Failed
+}
+
+// healthySinceOf is healthySince for one traffic SLO, judged on its own
+// figure only: the At of the first point of the trailing run of points
+// where slo held, and whether the latest point holds it.
+func (h *healthTracker) healthySinceOf(slo trafficSLO) (time.Time, bool) {
+	if len(h.points) == 0 || !h.points[len(h.points)-1].holds(slo) {
+		return time.Time{}, false
+	}
+	i := len(h.points) - 1
+	for i > 0 && h.points[i-1].holds(slo) {
+		i--
 	}
 	return h.points[i].At, true
 }
@@ -102,11 +141,11 @@ func (run *Run) evalHealth(ctx context.Context) healthPoint {
 			p.Failing = append(p.Failing, "no request finished in the SLO window")
 		default:
 			if slo.ErrorRate != nil && s.ErrorRate > *slo.ErrorRate {
-				p.OK, p.TrafficFailed = false, true
+				p.OK, p.TrafficFailed, p.ErrFailed = false, true, true
 				p.Failing = append(p.Failing, fmt.Sprintf("error rate %.2f%% > %.2f%% (%s)", 100*s.ErrorRate, 100**slo.ErrorRate, byKind(s.ByKind)))
 			}
 			if slo.P99 != nil && s.P99 > slo.P99.Duration {
-				p.OK, p.TrafficFailed = false, true
+				p.OK, p.TrafficFailed, p.P99Failed = false, true, true
 				p.Failing = append(p.Failing, fmt.Sprintf("p99 %s > %s", s.P99.Round(time.Millisecond), slo.P99.Duration))
 			}
 		}
@@ -122,6 +161,25 @@ func (run *Run) evalHealth(ctx context.Context) healthPoint {
 		}
 	}
 	return p
+}
+
+// whyOf is p's figure for one traffic SLO, for a check's observation.
+func (p healthPoint) whyOf(k trafficSLO, slo drills.SLO) string {
+	if p.Requests == 0 {
+		return "no request finished in the SLO window"
+	}
+	if k == sloErrorRate {
+		rel := "≤"
+		if p.ErrFailed {
+			rel = ">"
+		}
+		return fmt.Sprintf("error rate %.2f%% %s %.2f%%", 100*p.ErrRate, rel, 100**slo.ErrorRate)
+	}
+	rel := "≤"
+	if p.P99Failed {
+		rel = ">"
+	}
+	return fmt.Sprintf("p99 %s %s %s", p.P99.Round(time.Millisecond), rel, slo.P99.Duration)
 }
 
 // why joins the reasons of a point.

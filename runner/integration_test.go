@@ -3,6 +3,8 @@ package runner_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -12,9 +14,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/firedrill/firedrill/clusters/images"
 	"github.com/firedrill/firedrill/clusters/local/stack"
 	"github.com/firedrill/firedrill/clusters/local/stack/stacktest"
 	"github.com/firedrill/firedrill/drills"
@@ -107,6 +111,20 @@ func TestRunBadImageDrill(t *testing.T) {
 	}
 	require.Equal(t, drills.VerdictPassed, check(t, res, "expect strategy").Verdict)
 	require.Equal(t, "revert", check(t, res, "expect strategy").Observed)
+	// The proof names the bad revision's pods and what each answered.
+	var proof []drills.Check
+	for _, c := range res.Checks {
+		if c.Kind == drills.CheckProof {
+			proof = append(proof, c)
+		}
+	}
+	require.Len(t, proof, 1)
+	require.Equal(t, drills.VerdictPassed, proof[0].Verdict)
+	require.Contains(t, proof[0].Observed, "pods answered the drill's requests")
+	require.Regexp(t, `pod payment-\S+ of ReplicaSet payment-\S+ \(\d+\.\d+\.\d+\.\d+\): answered`, proof[0].Observed)
+	// The guard could see: every signal unit evaluated during the fault.
+	require.NotEmpty(t, res.GuardCoverage)
+	require.Equal(t, drills.VerdictPassed, res.Verdict)
 	require.NotEmpty(t, res.Audit, "the engine's audit rows are in the result")
 	require.Equal(t, "payment:v2-buggy", res.Audit[0].FromVersion)
 	var traffic, prom int
@@ -339,4 +357,109 @@ func TestRunShippedDrills(t *testing.T) {
 			requireRestored(t, cs)
 		})
 	}
+}
+
+// TestRunBlindGuardIsInconclusive runs the pod-kill drill guarded by a
+// rule on a metric that does not exist: the guard can never judge, so the
+// drill must end inconclusive (exit 2) before any fault goes in, and every
+// report names the held rule and why it held.
+func TestRunBlindGuardIsInconclusive(t *testing.T) {
+	st, cs := stackClient(t)
+	bin := buildCLI(t)
+	src, err := os.ReadFile(filepath.Join("..", "drills", "examples", "pod-kill.yaml"))
+	require.NoError(t, err)
+	drill := strings.Replace(string(src), "  guard:\n", `  guard:
+    rules:
+      - name: NoSuchMetric
+        expr: sum(rate(firedrill_no_such_metric_total{ {{.Scope}} }[1m]))
+        threshold: 1
+`, 1) + "  timeouts:\n    baseline: 40s\n"
+	file := filepath.Join(t.TempDir(), "blind-pod-kill.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(drill), 0o644))
+
+	dir := t.TempDir()
+	var out syncBuffer
+	cmd := exec.Command(bin, "run", "--kubeconfig", st.Cluster().Kubeconfig(), "--report-dir", dir, file)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	t.Logf("firedrill run:\n%s", &out)
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 2, ee.ExitCode(), "a blind guard is inconclusive")
+
+	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	require.NoError(t, err)
+	var doc struct {
+		Results []drills.Result `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &doc), "%s", raw)
+	require.Len(t, doc.Results, 1)
+	res := doc.Results[0]
+	require.Equal(t, drills.VerdictInconclusive, res.Verdict, res.Reason)
+	require.Contains(t, res.Reason, "rule NoSuchMetric")
+	require.Zero(t, kinds(&res)[drills.EventFault], "no fault injected behind a blind guard")
+	var held *drills.SignalCoverage
+	for i := range res.GuardCoverage {
+		if res.GuardCoverage[i].Unit == "rule NoSuchMetric" {
+			held = &res.GuardCoverage[i]
+		}
+	}
+	require.NotNil(t, held, "the held rule is in guardCoverage: %+v", res.GuardCoverage)
+	require.Contains(t, string(raw), "no data", "the hold reason is in results.json")
+
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	require.NoError(t, err)
+	require.Contains(t, string(html), "rule NoSuchMetric")
+	require.Contains(t, string(html), "no data")
+	junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	require.NoError(t, err)
+	require.Contains(t, string(junit), "<error")
+	require.Contains(t, string(junit), "rule NoSuchMetric")
+	requireRestored(t, cs)
+}
+
+// TestRunPartitionWithoutTrafficIsNotProven partitions a pod that the
+// drill's traffic never reaches: its rules go in, but nothing shows that
+// they hurt anything, so the fault is not proven and the drill is
+// inconclusive rather than passed.
+func TestRunPartitionWithoutTrafficIsNotProven(t *testing.T) {
+	_, cs := stackClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	idle := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "fd-idle", Namespace: stack.Namespace, Labels: map[string]string{"app": "fd-idle"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "idle", Image: images.PauseImage, ImagePullPolicy: corev1.PullNever,
+		}}},
+	}
+	_, err := cs.CoreV1().Pods(stack.Namespace).Create(ctx, idle, metav1.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		zero := int64(0)
+		_ = cs.CoreV1().Pods(stack.Namespace).Delete(context.Background(), idle.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	})
+	require.Eventually(t, func() bool {
+		p, err := cs.CoreV1().Pods(stack.Namespace).Get(ctx, idle.Name, metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning && p.Status.PodIP != ""
+	}, time.Minute, 250*time.Millisecond, "the idle pod runs")
+
+	d := loadExample(t, "network-partition-weekly.yaml")
+	d.Spec.Faults[0].Selector.Labels = map[string]string{"app": "fd-idle"}
+	d.Spec.Faults[0].Duration = drills.D(20 * time.Second)
+	d.Spec.Timeouts.Observe = drills.D(40 * time.Second)
+	res, err := runner.New(cs, runner.WithLogger(stacktest.Logger())).Run(context.Background(), d)
+	require.NoError(t, err)
+	logResult(t, res)
+	require.Equal(t, drills.VerdictInconclusive, res.Verdict, res.Reason)
+	require.Zero(t, kinds(res)[drills.EventProof], "no proof of effect")
+	var proof []drills.Check
+	for _, c := range res.Checks {
+		if c.Kind == drills.CheckProof {
+			proof = append(proof, c)
+		}
+	}
+	require.Len(t, proof, 1)
+	require.Equal(t, drills.VerdictInconclusive, proof[0].Verdict)
+	require.Contains(t, proof[0].Observed, "fd-idle")
+	requireRestored(t, cs)
 }

@@ -51,10 +51,9 @@ func (run *Run) observe(ctx context.Context) error {
 		}
 		elapsed := run.r.now().Sub(run.injected)
 		settled := elapsed > run.settleLag()+run.r.tick
-		if p.OK && settled && run.allProven() && !run.timedPending() && (run.sawImpact || elapsed >= minObs) {
+		if p.OK && settled && run.judgedAfterFault(p) && run.allProven() && !run.timedPending() && (run.sawImpact || elapsed >= minObs) {
 			if run.sawImpact {
-				at, _ := run.health.healthySince()
-				run.event(drills.EventRecovery, at, "SLOs hold again", nil)
+				run.event(drills.EventRecovery, run.recoveredAt(), "SLOs hold again", nil)
 			}
 			break
 		}
@@ -88,6 +87,32 @@ func (run *Run) observe(ctx context.Context) error {
 		return inconclusive("could not prove the fault took effect: %s", strings.Join(unproven, "; "))
 	}
 	return nil
+}
+
+// judgedAfterFault reports whether p judged a whole SLO window after the
+// first fault's injection: until then the window still holds healthy
+// traffic from before the fault, and an error rate that is only starting
+// to rise looks fine.
+func (run *Run) judgedAfterFault(p healthPoint) bool {
+	if run.gen == nil {
+		return !p.Now.Before(run.injected)
+	}
+	return !p.At.Add(-run.drill.Spec.SLO.Window.Duration).Before(run.injected)
+}
+
+// recoveredAt is when the current healthy streak counts as a recovery: its
+// start, but never before the first SLO window that lies wholly after the
+// fault, since nothing before that judged the faulted target.
+func (run *Run) recoveredAt() time.Time {
+	at, _ := run.health.healthySince()
+	earliest := run.injected
+	if run.gen != nil {
+		earliest = earliest.Add(run.drill.Spec.SLO.Window.Duration)
+	}
+	if at.Before(earliest) {
+		return earliest
+	}
+	return at
 }
 
 // prove polls every fault's Status until each took effect once.

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/firedrill/firedrill/drills"
+	"github.com/firedrill/firedrill/engine/signals"
 	"github.com/firedrill/firedrill/runner/traffic"
 	"github.com/firedrill/firedrill/scenarios"
 )
@@ -147,6 +148,18 @@ func (run *Run) preflight(ctx context.Context) error {
 			return fmt.Errorf("prometheus %s is not answering: %w", d.Spec.Prometheus.URL, err)
 		}
 		run.prom = api
+		// The target's metrics: a workload whose counters appear with its
+		// first request may have none before the drill's traffic starts;
+		// the baseline tries again while traffic flows.
+		if err := run.resolveSignals(ctx); err != nil {
+			if !errors.Is(err, signals.ErrNoMetrics) || d.Spec.Traffic == nil {
+				return fmt.Errorf("target metrics: %w", err)
+			}
+			run.event(drills.EventNote, run.r.now(), "target metrics not found yet, looking again once traffic flows: "+err.Error(), nil)
+		}
+		if err := run.checkScrape(ctx, t.Namespace, dep.Spec.Selector); err != nil {
+			return err
+		}
 	} else if run.guard && len(d.Spec.Guard.Rules) > 0 {
 		return errors.New("the guard has PromQL rules but the drill names no spec.prometheus.url")
 	}
@@ -157,6 +170,12 @@ func (run *Run) preflight(ctx context.Context) error {
 			return fmt.Errorf("fault %s: choosing a backend: %w", spec.Name, err)
 		}
 		reg = reg.WithOwner(run.owner)
+		if d.Spec.Traffic != nil {
+			reg = reg.WithTraffic(trafficEvidence{run: run})
+		}
+		if len(d.Spec.SLO.Consistency) > 0 {
+			reg = reg.WithInvariants(invariants{run: run})
+		}
 		f, err := reg.Build(ctx, spec, t)
 		if err != nil {
 			return fmt.Errorf("fault %s: %w", spec.Name, err)

@@ -34,10 +34,11 @@ type Run struct {
 	stopTraf  context.CancelFunc
 	trafDone  chan struct{}
 	guardRun  *guardRun
+	cov       *coverage // what the engine's signals saw; nil without a guard
 	faults    []*injected
 	injected  time.Time // first fault injected
 	health    healthTracker
-	phaseName string
+	phaseName string // guarded by mu: read from the engine's goroutine
 	conns     conns
 	httpc     *http.Client
 	mttr      *time.Duration
@@ -47,6 +48,12 @@ type Run struct {
 	teardownErr error
 	// written are the values the drill wrote on the target.
 	written written
+
+	// signalsDone is set once the guard's generated signals are filled in.
+	signalsDone bool
+	// proofConns serve the consistency checks that faults run as their
+	// proof, from the proof goroutine.
+	proofConns conns
 }
 
 // injected is one fault put in by the inject phase.
@@ -78,6 +85,21 @@ type Progress struct {
 	HasTraffic bool
 }
 
+// currentPhase returns the name of the phase that runs now; safe to call
+// from any goroutine.
+func (run *Run) currentPhase() string {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	return run.phaseName
+}
+
+// setPhase records the phase that runs now.
+func (run *Run) setPhase(name string) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	run.phaseName = name
+}
+
 // event records a timeline event.
 func (run *Run) event(kind drills.EventKind, at time.Time, msg string, attrs map[string]string) {
 	run.mu.Lock()
@@ -101,7 +123,7 @@ func (run *Run) report(msg string) {
 	if run.r.progress == nil {
 		return
 	}
-	p := Progress{Drill: run.drill.Metadata.Name, Phase: run.phaseName, Elapsed: run.r.now().Sub(run.res.Started), Message: msg}
+	p := Progress{Drill: run.drill.Metadata.Name, Phase: run.currentPhase(), Elapsed: run.r.now().Sub(run.res.Started), Message: msg}
 	if run.gen != nil {
 		s := run.gen.Stats().Last(run.drill.Spec.SLO.Window.Duration)
 		p.HasTraffic = s.Requests > 0
@@ -113,7 +135,7 @@ func (run *Run) report(msg string) {
 // phase runs one phase with its timeout and records its result.
 func (run *Run) phase(ctx context.Context, p phase) error {
 	start := run.r.now()
-	run.phaseName = p.name
+	run.setPhase(p.name)
 	run.event(drills.EventPhase, start, "phase "+p.name+" started", map[string]string{"phase": p.name})
 	run.report("phase " + p.name)
 	pctx, cancel := context.WithTimeout(ctx, p.timeout(run.drill))
@@ -188,6 +210,7 @@ func (run *Run) finish(ctx context.Context, failure error) {
 	default:
 		res.Verdict = drills.VerdictPassed
 	}
+	run.judgeCoverage(failure)
 	if run.teardownErr != nil {
 		msg := "teardown: " + run.teardownErr.Error()
 		if res.Verdict == drills.VerdictPassed {
@@ -197,6 +220,33 @@ func (run *Run) finish(ctx context.Context, failure error) {
 			res.Reason += "; " + msg
 		}
 	}
+}
+
+// judgeCoverage records the engine's coverage in the result and, when the
+// drill ran to its verdict, judges it: a guard that was blind during inject
+// and observe makes a passed or failed drill inconclusive.
+func (run *Run) judgeCoverage(failure error) {
+	if run.cov == nil {
+		return
+	}
+	res := run.res
+	res.GuardCoverage = run.cov.result()
+	if failure != nil && !errors.Is(failure, errVerdictFailed) {
+		return
+	}
+	maxHold := drills.DefaultMaxHold
+	if g := run.drill.Spec.Guard; g != nil && g.MaxHold != nil {
+		maxHold = *g.MaxHold
+	}
+	checks, blind := judgeCoverage(res.GuardCoverage, maxHold)
+	res.Checks = append(res.Checks, checks...)
+	if blind == "" || (res.Verdict != drills.VerdictPassed && res.Verdict != drills.VerdictFailed) {
+		return
+	}
+	if res.Verdict == drills.VerdictFailed {
+		blind += "; otherwise " + res.Reason
+	}
+	res.Verdict, res.Reason = drills.VerdictInconclusive, blind
 }
 
 // failedChecks names the failed checks.

@@ -152,6 +152,12 @@ func (r *Runner) Run(ctx context.Context, d *drills.Drill) (*drills.Result, erro
 	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
+	// The run works on its own copy: it expands the scope placeholders and
+	// adds the signals generated from the target's metrics.
+	d, err := runCopy(d)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
 	run := r.newRun(d)
 	total := d.Spec.Timeouts.Total.Duration
 	tctx, cancel := context.WithTimeout(ctx, total)

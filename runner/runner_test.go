@@ -129,15 +129,19 @@ func stubDrill(t *testing.T) *drills.Drill {
 }
 
 func stubRunner(cs *fake.Clientset, f *stubFault, opts ...runner.Option) *runner.Runner {
-	backends := func(_ context.Context, spec drills.Fault) (*scenarios.Registry, string, error) {
+	opts = append([]runner.Option{runner.WithBackends(stubRunnerBackends(cs, f)), runner.WithTick(200 * time.Millisecond), runner.WithMinObserve(2 * time.Second)}, opts...)
+	return runner.New(cs, opts...)
+}
+
+// stubRunnerBackends chooses the stub fault for every fault type.
+func stubRunnerBackends(cs *fake.Clientset, f *stubFault) runner.Backends {
+	return func(_ context.Context, spec drills.Fault) (*scenarios.Registry, string, error) {
 		reg := scenarios.NewRegistry(drills.BackendNative, scenarios.Deps{Client: cs})
 		err := reg.Register(spec.Type, scenarios.FactoryFunc(func(context.Context, drills.Fault, drills.Target, scenarios.Deps) (scenarios.Fault, error) {
 			return f, nil
 		}))
 		return reg, "stub backend", err
 	}
-	opts = append([]runner.Option{runner.WithBackends(backends), runner.WithTick(200 * time.Millisecond), runner.WithMinObserve(2 * time.Second)}, opts...)
-	return runner.New(cs, opts...)
 }
 
 func TestUnprovenFaultIsInconclusive(t *testing.T) {

@@ -46,6 +46,7 @@ func (run *Run) teardown(ctx context.Context) error {
 		run.targets.Close()
 	}
 	run.conns.close()
+	run.proofConns.close()
 	return errors.Join(errs...)
 }
 

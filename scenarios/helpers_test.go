@@ -117,3 +117,37 @@ type fakeNetns struct{}
 func (fakeNetns) PID(_ context.Context, p *corev1.Pod) (int, error) {
 	return 100 + int(p.Name[len(p.Name)-1]-'0'), nil
 }
+
+// fakeTraffic is TrafficEvidence from a table of counts by pod IP; it
+// ignores the window but records the last one asked for.
+type fakeTraffic struct {
+	mu       sync.Mutex
+	byIP     map[string]EndpointCounts
+	from, to time.Time
+}
+
+func (f *fakeTraffic) set(ip string, c EndpointCounts) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byIP == nil {
+		f.byIP = map[string]EndpointCounts{}
+	}
+	f.byIP[ip] = c
+}
+
+func (f *fakeTraffic) Endpoint(ip string, from, to time.Time) EndpointCounts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.from, f.to = from, to
+	return f.byIP[ip]
+}
+
+// setPodIP gives a pod of the fake cluster its own IP.
+func setPodIP(t *testing.T, cs *fake.Clientset, name, ip string) {
+	t.Helper()
+	p, err := cs.CoreV1().Pods(ns).Get(context.Background(), name, metav1.GetOptions{})
+	require.NoError(t, err)
+	p.Status.PodIP = ip
+	_, err = cs.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+	require.NoError(t, err)
+}

@@ -39,6 +39,7 @@ type badConfig struct {
 	envRec   *configRecord
 	restamp  string
 	injected bool
+	proof    *revisionProof
 }
 
 func newBadConfig(_ context.Context, spec drills.Fault, target drills.Target, deps Deps) (Fault, error) {
@@ -158,6 +159,7 @@ func (f *badConfig) Inject(ctx context.Context) (*Injection, error) {
 		return inj, fmt.Errorf("scenarios: bad-config: %w", err)
 	}
 	f.envRec, f.restamp, f.injected = envRec, stamp, true
+	f.proof = newRevisionProof(f.deps.Now())
 	f.deps.Logger.InfoContext(ctx, "bad-config: pushed and rolled", "deployment", dep.Namespace+"/"+dep.Name)
 	return inj, nil
 }
@@ -260,30 +262,31 @@ func restart(ctx context.Context, deps Deps, ns, name string) error {
 	return nil
 }
 
-// Status proves the push: pods of the pushed template are Running.
+// Status proves the push by what the pods of the pushed template did (see
+// revisionProof): they answered the drill's requests, or never became
+// ready for a named reason (a crash loop, a failing readiness probe).
 func (f *badConfig) Status(ctx context.Context) (Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.injected {
 		return Status{}, ErrNotInjected
 	}
+	if f.proof == nil {
+		// The ConfigMap was patched but the roll failed.
+		return Status{Injected: true, Message: "the pods were not rolled onto the pushed config"}, nil
+	}
 	dep, err := getDeployment(ctx, f.deps.Client, f.target)
 	if err != nil {
 		return Status{}, fmt.Errorf("scenarios: bad-config: status: %w", err)
 	}
 	stamp := f.restamp
-	running, ready, ev, err := templatePods(ctx, f.deps.Client, dep, func(t *corev1.PodTemplateSpec) bool {
+	err = f.proof.observe(ctx, f.deps, dep, func(t *corev1.PodTemplateSpec) bool {
 		return t.Annotations[AnnotationRestartedAt] == stamp
 	})
 	if err != nil {
 		return Status{}, fmt.Errorf("scenarios: bad-config: status: %w", err)
 	}
-	return Status{
-		Injected:  true,
-		Effective: running > 0,
-		Message:   fmt.Sprintf("%d pods of the pushed template (restartedAt %s) running, %d ready", running, stamp, ready),
-		Evidence:  ev,
-	}, nil
+	return f.proof.status(f.deps, "the revision with the pushed config (restartedAt "+stamp+")"), nil
 }
 
 func parseConfigRecord(s string) (*configRecord, error) {

@@ -29,8 +29,9 @@ type badImage struct {
 	target drills.Target
 	deps   Deps
 
-	mu  sync.Mutex
-	rec *badImageRecord
+	mu    sync.Mutex
+	rec   *badImageRecord
+	proof *revisionProof
 }
 
 func newBadImage(_ context.Context, spec drills.Fault, target drills.Target, deps Deps) (Fault, error) {
@@ -91,7 +92,7 @@ func (f *badImage) Inject(ctx context.Context) (*Injection, error) {
 	if err := patchDeployment(ctx, f.deps.Client, dep.Namespace, dep.Name, patch); err != nil {
 		return nil, fmt.Errorf("scenarios: bad-image: %w", err)
 	}
-	f.rec = rec
+	f.rec, f.proof = rec, newRevisionProof(f.deps.Now())
 	f.deps.Logger.InfoContext(ctx, "bad-image: rolled out", "deployment", dep.Namespace+"/"+dep.Name, "image", rec.Image, "previous", rec.PreviousImage)
 	return inj, nil
 }
@@ -136,8 +137,9 @@ func revertBadImage(ctx context.Context, deps Deps, ns, name string, rec *badIma
 	return nil
 }
 
-// Status proves the bad image runs: pods of a ReplicaSet whose template
-// has the bad image are Running.
+// Status proves the bad release by what its pods did (see
+// revisionProof): they answered the drill's requests, or never became
+// ready for a named reason such as ImagePullBackOff or CrashLoopBackOff.
 func (f *badImage) Status(ctx context.Context) (Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -149,7 +151,7 @@ func (f *badImage) Status(ctx context.Context) (Status, error) {
 		return Status{}, fmt.Errorf("scenarios: bad-image: status: %w", err)
 	}
 	rec := f.rec
-	running, ready, ev, err := templatePods(ctx, f.deps.Client, dep, func(t *corev1.PodTemplateSpec) bool {
+	err = f.proof.observe(ctx, f.deps, dep, func(t *corev1.PodTemplateSpec) bool {
 		for _, c := range t.Spec.Containers {
 			if c.Name == rec.Container && c.Image == rec.Image {
 				return true
@@ -160,38 +162,7 @@ func (f *badImage) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("scenarios: bad-image: status: %w", err)
 	}
-	cur := ""
-	if c := container(dep, rec.Container); c != nil {
-		cur = c.Image
-	}
-	st := Status{
-		Injected:  true,
-		Effective: running > 0,
-		Message:   fmt.Sprintf("%d pods run %s (%d ready); the deployment's template has %s", running, rec.Image, ready, cur),
-		Evidence:  ev,
-	}
-	if running == 0 {
-		// A guard may revert the release before any of its pods runs:
-		// pods created for the bad template (in any phase) also prove
-		// that the rollout of the bad image happened.
-		created, cev, err := templateReplicas(ctx, f.deps.Client, dep, func(t *corev1.PodTemplateSpec) bool {
-			for _, c := range t.Spec.Containers {
-				if c.Name == rec.Container && c.Image == rec.Image {
-					return true
-				}
-			}
-			return false
-		})
-		if err != nil {
-			return Status{}, fmt.Errorf("scenarios: bad-image: status: %w", err)
-		}
-		if created > 0 {
-			st.Effective = true
-			st.Message = fmt.Sprintf("the rollout of %s created %d pods (none running yet); the deployment's template has %s", rec.Image, created, cur)
-			st.Evidence = append(st.Evidence, cev...)
-		}
-	}
-	return st, nil
+	return f.proof.status(f.deps, "the revision running "+rec.Image), nil
 }
 
 func parseBadImage(s string) (*badImageRecord, error) {

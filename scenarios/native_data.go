@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,8 @@ type dataCorruption struct {
 	mu       sync.Mutex
 	injected bool
 	rows     int64
+	// proof is the measured effect, once seen (it stays proven).
+	proof string
 }
 
 func newDataCorruption(_ context.Context, spec drills.Fault, _ drills.Target, deps Deps) (Fault, error) {
@@ -100,7 +103,7 @@ func (f *dataCorruption) Inject(ctx context.Context) (*Injection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: data-corruption: %w", err)
 	}
-	f.injected, f.rows = true, n
+	f.injected, f.rows, f.proof = true, n, ""
 	f.deps.Logger.InfoContext(ctx, "data-corruption: statement ran", "rows", n)
 	return inj, nil
 }
@@ -134,12 +137,60 @@ func (f *dataCorruption) Remove(ctx context.Context) error {
 	return nil
 }
 
-// Status proves the corruption: the statement changed at least one row.
-func (f *dataCorruption) Status(context.Context) (Status, error) {
+// Status proves the corruption by its effect on the data: the drill's
+// invariants (its consistency checks, which held before the fault) turned
+// false; else re-reading the data with undoIf says the corruption is
+// there. Only a drill with neither falls back to the rows the statement
+// changed. Once seen, the proof stays (a guard may repair the data within
+// seconds).
+func (f *dataCorruption) Status(ctx context.Context) (Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.injected {
 		return Status{}, ErrNotInjected
 	}
-	return Status{Injected: true, Effective: f.rows > 0, Message: fmt.Sprintf("statement affected %d rows", f.rows)}, nil
+	rows := fmt.Sprintf("the statement changed %d rows", f.rows)
+	if f.proof != "" {
+		return Status{Injected: true, Effective: true, Message: f.proof, Evidence: []string{rows}}, nil
+	}
+	s := f.spec.DataCorruption
+	st := Status{Injected: true, Evidence: []string{rows}}
+	if f.deps.Invariants != nil {
+		violated, err := f.deps.Invariants.Violated(ctx)
+		if err != nil {
+			return Status{}, fmt.Errorf("scenarios: data-corruption: invariants: %w", err)
+		}
+		if len(violated) > 0 {
+			f.proof = "the drill's invariants turned false after the injection: " + strings.Join(violated, "; ")
+			st.Effective, st.Message = true, f.proof
+			return st, nil
+		}
+		st.Message = "the drill's consistency checks still hold"
+		st.Evidence = append(st.Evidence, st.Message)
+	}
+	if s.UndoIf != "" {
+		still, err := f.still(ctx, s.UndoIf)
+		if err != nil {
+			return Status{}, fmt.Errorf("scenarios: data-corruption: undoIf: %w", err)
+		}
+		if still {
+			f.proof = fmt.Sprintf("re-reading the data: undoIf %q returns true, the corruption is in the data", s.UndoIf)
+			if st.Message != "" {
+				f.proof += " (" + st.Message + ")"
+			}
+			st.Effective, st.Message = true, f.proof
+			return st, nil
+		}
+		st.Message = strings.TrimPrefix(st.Message+"; undoIf says the corruption is not in the data", "; ")
+		return st, nil
+	}
+	if f.deps.Invariants == nil && f.rows > 0 {
+		f.proof = rows + " (the drill has no consistency check nor undoIf to re-read them)"
+		st.Effective, st.Message = true, f.proof
+		return st, nil
+	}
+	if st.Message == "" {
+		st.Message = rows
+	}
+	return st, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,6 +44,10 @@ type podNet struct {
 	jumps [][]string // iptables args of the jump rules inserted
 	chain bool
 	tbf   bool
+	// at is when the pod's rules (or qdisc) were all in.
+	at time.Time
+	// proof is the measured effect, once seen (it stays proven).
+	proof string
 }
 
 func newNetworkFault(_ context.Context, spec drills.Fault, target drills.Target, deps Deps) (Fault, error) {
@@ -187,6 +192,7 @@ func (f *netFault) Inject(ctx context.Context) (*Injection, error) {
 				pn.jumps = append(pn.jumps, c.args[2:])
 			}
 		}
+		pn.at = f.deps.Now()
 		f.deps.Logger.InfoContext(ctx, "network fault in", "type", f.spec.Type, "pod", pod.Namespace+"/"+pod.Name, "pid", pid)
 	}
 	return inj, nil
@@ -281,7 +287,11 @@ func (f *netFault) livePID(ctx context.Context, pod *corev1.Pod) (pid int, gone 
 	return pid, false, nil
 }
 
-// Status proves the rules (or qdisc) are in place in every chosen pod.
+// Status proves the fault by its measured effect on every chosen pod (see
+// effect): a partition by the drill's requests to the pod failing, a loss
+// by the fault chain's packet counters, a bandwidth limit by its qdisc's
+// counters. Rules that are merely in place prove nothing. A pod's proof,
+// once measured, stays.
 func (f *netFault) Status(ctx context.Context) (Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -289,27 +299,54 @@ func (f *netFault) Status(ctx context.Context) (Status, error) {
 		return Status{}, ErrNotInjected
 	}
 	st := Status{Injected: true}
-	ok := 0
+	proven := 0
+	var why []string
 	for _, pn := range f.done {
-		pid, gone, err := f.livePID(ctx, &pn.pod)
-		if gone {
-			st.Evidence = append(st.Evidence, fmt.Sprintf("pod %s is gone", pn.pod.Name))
+		if pn.proof != "" {
+			proven++
+			st.Evidence = append(st.Evidence, pn.proof)
 			continue
 		}
+		pid, gone, err := f.livePID(ctx, &pn.pod)
 		if err != nil {
 			return Status{}, fmt.Errorf("scenarios: %s: status: %w", f.spec.Type, err)
 		}
-		in, ev, err := netnsState(ctx, f.deps.Exec, pid, pn)
+		if !gone {
+			in, ev, err := netnsState(ctx, f.deps.Exec, pid, pn)
+			if err != nil {
+				return Status{}, fmt.Errorf("scenarios: %s: status: pod %s: %w", f.spec.Type, pn.pod.Name, err)
+			}
+			if !in {
+				msg := fmt.Sprintf("pod %s: the fault is not in place (%s)", pn.pod.Name, ev)
+				st.Evidence, why = append(st.Evidence, msg), append(why, msg)
+				continue
+			}
+		} else {
+			pid = 0
+		}
+		ok, msg, err := f.effect(ctx, pid, pn)
 		if err != nil {
 			return Status{}, fmt.Errorf("scenarios: %s: status: pod %s: %w", f.spec.Type, pn.pod.Name, err)
 		}
-		st.Evidence = append(st.Evidence, fmt.Sprintf("pod %s: %s", pn.pod.Name, ev))
-		if in {
-			ok++
+		if !strings.Contains(msg, pn.pod.Name) {
+			msg = fmt.Sprintf("pod %s (%s): %s", pn.pod.Name, pn.pod.Status.PodIP, msg)
+		}
+		st.Evidence = append(st.Evidence, msg)
+		if ok {
+			pn.proof = msg
+			proven++
+		} else {
+			why = append(why, msg)
 		}
 	}
-	st.Effective = ok == len(f.done)
-	st.Message = fmt.Sprintf("%s in place in %d of %d pods", f.spec.Type, ok, len(f.done))
+	st.Effective = proven == len(f.done)
+	st.Message = fmt.Sprintf("%s effect measured on %d of %d pods", f.spec.Type, proven, len(f.done))
+	switch {
+	case st.Effective && len(st.Evidence) > 0:
+		st.Message += ": " + strings.Join(st.Evidence, "; ")
+	case len(why) > 0:
+		st.Message += ": " + strings.Join(why, "; ")
+	}
 	return st, nil
 }
 

@@ -3,8 +3,9 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,6 +24,11 @@ type podKill struct {
 	mu     sync.Mutex
 	sel    *Selection
 	killed []Target
+	at     time.Time
+	// outOfService are the killed pods seen out of the Service's ready
+	// endpoints (by name), and gone those seen gone: once seen, kept.
+	outOfService map[string]bool
+	gone         map[string]bool
 }
 
 func newPodKill(_ context.Context, spec drills.Fault, target drills.Target, deps Deps) (Fault, error) {
@@ -71,7 +77,8 @@ func (f *podKill) Inject(ctx context.Context) (*Injection, error) {
 		f.killed = append(f.killed, Target{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: string(uid), IP: p.Status.PodIP})
 	}
 	if !f.deps.DryRun {
-		f.sel = sel
+		f.sel, f.at = sel, inj.At
+		f.outOfService, f.gone = map[string]bool{}, map[string]bool{}
 	}
 	return inj, nil
 }
@@ -84,8 +91,10 @@ func (f *podKill) Remove(context.Context) error {
 	return nil
 }
 
-// Status proves the kill: none of the killed UIDs exists any more and as
-// many Running pods as before match the selector again.
+// Status proves the kill: none of the killed UIDs exists any more, and
+// each killed pod is out of the Service's ready endpoints (EndpointSlices)
+// or the pods were replaced (as many Running pods as before match the
+// selector again). Without a Service only the replacement proves it.
 func (f *podKill) Status(ctx context.Context) (Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -96,18 +105,25 @@ func (f *podKill) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("scenarios: pod-kill: %w", err)
 	}
-	var uids []string
+	var ready map[string]bool
+	if f.target.Service != "" {
+		if ready, err = ReadyEndpointIPs(ctx, f.deps.Client, f.sel.Namespace, f.target.Service); err != nil {
+			return Status{}, fmt.Errorf("scenarios: pod-kill: %w", err)
+		}
+	}
+	byUID := map[string]string{}
 	for _, k := range f.killed {
-		uids = append(uids, k.UID)
+		byUID[k.UID] = k.Name
 	}
 	st := Status{Injected: true}
-	alive, running := 0, 0
+	alive := map[string]bool{}
+	running := 0
 	for _, p := range list.Items {
 		if !f.sel.Selector.Matches(labels.Set(p.Labels)) {
 			continue
 		}
-		if slices.Contains(uids, string(p.UID)) {
-			alive++
+		if name, ok := byUID[string(p.UID)]; ok {
+			alive[name] = true
 			st.Evidence = append(st.Evidence, fmt.Sprintf("killed pod %s (uid %s) still exists", p.Name, p.UID))
 			continue
 		}
@@ -116,8 +132,33 @@ func (f *podKill) Status(ctx context.Context) (Status, error) {
 			st.Evidence = append(st.Evidence, fmt.Sprintf("running pod %s (uid %s)", p.Name, p.UID))
 		}
 	}
-	st.Effective = alive == 0 && running >= f.sel.Candidates
-	st.Message = fmt.Sprintf("%d of %d killed pods gone; %d of %d pods running again", len(f.killed)-alive, len(f.killed), running, f.sel.Candidates)
+	out := 0
+	for _, k := range f.killed {
+		if !alive[k.Name] {
+			f.gone[k.Name] = true
+		}
+		if ready != nil && k.IP != "" && !ready[k.IP] {
+			f.outOfService[k.Name] = true
+		}
+		if f.outOfService[k.Name] {
+			out++
+		}
+		if ready != nil {
+			st.Evidence = append(st.Evidence, fmt.Sprintf("killed pod %s (%s) out of the ready endpoints of Service %s: %v", k.Name, k.IP, f.target.Service, f.outOfService[k.Name]))
+		}
+		if f.deps.Traffic != nil && k.IP != "" {
+			st.Evidence = append(st.Evidence, fmt.Sprintf("traffic to %s (%s) since the kill: %s", k.Name, k.IP, f.deps.Traffic.Endpoint(k.IP, f.at, time.Time{})))
+		}
+	}
+	goneAll := len(f.gone) == len(f.killed)
+	replaced := running >= f.sel.Candidates
+	st.Effective = len(f.killed) > 0 && goneAll && ((ready != nil && out == len(f.killed)) || replaced)
+	parts := []string{fmt.Sprintf("%d of %d killed pods gone", len(f.gone), len(f.killed))}
+	if ready != nil {
+		parts = append(parts, fmt.Sprintf("%d of %d out of the ready endpoints of Service %s", out, len(f.killed), f.target.Service))
+	}
+	parts = append(parts, fmt.Sprintf("%d of %d pods running again", running, f.sel.Candidates))
+	st.Message = strings.Join(parts, "; ")
 	return st, nil
 }
 

@@ -40,6 +40,13 @@ type Deps struct {
 	Netns NetnsFinder
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Traffic is what the drill's traffic measured per pod IP, the
+	// evidence for network, kill and bad-release faults (nil: the drill
+	// sends no traffic, and proofs that need it stay unproven).
+	Traffic TrafficEvidence
+	// Invariants are the drill's data-consistency checks, the evidence
+	// for data-corruption (nil: none).
+	Invariants Invariants
 }
 
 func (d Deps) withDefaults() Deps {
@@ -153,6 +160,22 @@ func (r *Registry) WithOwner(owner string) *Registry {
 	if owner != "" {
 		c.deps.Owner = owner
 	}
+	return &c
+}
+
+// WithTraffic returns a copy of the registry whose faults prove their
+// effect with ev, the drill's traffic measured per pod IP.
+func (r *Registry) WithTraffic(ev TrafficEvidence) *Registry {
+	c := *r
+	c.deps.Traffic = ev
+	return &c
+}
+
+// WithInvariants returns a copy of the registry whose data faults prove
+// their effect by the drill's consistency checks turning false.
+func (r *Registry) WithInvariants(inv Invariants) *Registry {
+	c := *r
+	c.deps.Invariants = inv
 	return &c
 }
 

@@ -8,7 +8,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
@@ -73,84 +72,6 @@ func mustJSON(v any) []byte {
 		panic(err) // only maps of strings and nil
 	}
 	return b
-}
-
-// templatePods finds the Deployment's ReplicaSets whose pod template
-// satisfies match and counts their Running (and Ready) pods.
-func templatePods(ctx context.Context, cs kubernetes.Interface, dep *appsv1.Deployment, match func(*corev1.PodTemplateSpec) bool) (running, ready int, evidence []string, err error) {
-	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	rss, err := cs.AppsV1().ReplicaSets(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	for _, rs := range rss.Items {
-		if !metav1.IsControlledBy(&rs, dep) || !match(&rs.Spec.Template) {
-			continue
-		}
-		hash := rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
-		pods, err := cs.CoreV1().Pods(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: appsv1.DefaultDeploymentUniqueLabelKey + "=" + hash})
-		if err != nil {
-			return 0, 0, nil, err
-		}
-		for _, p := range pods.Items {
-			if p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] != hash || !sel.Matches(labels.Set(p.Labels)) {
-				continue
-			}
-			if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
-				continue
-			}
-			running++
-			r := podReady(&p)
-			if r {
-				ready++
-			}
-			evidence = append(evidence, fmt.Sprintf("pod %s of ReplicaSet %s running (ready %v)", p.Name, rs.Name, r))
-		}
-	}
-	return running, ready, evidence, nil
-}
-
-// templateReplicas counts the pods (in any phase, also terminating) of the
-// Deployment's ReplicaSets whose template matches, and the replicas those
-// ReplicaSets report: the rollout of that template has begun when either
-// is above zero.
-func templateReplicas(ctx context.Context, cs kubernetes.Interface, dep *appsv1.Deployment, match func(*corev1.PodTemplateSpec) bool) (int, []string, error) {
-	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
-	if err != nil {
-		return 0, nil, err
-	}
-	rss, err := cs.AppsV1().ReplicaSets(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return 0, nil, err
-	}
-	n := 0
-	var evidence []string
-	for _, rs := range rss.Items {
-		if !metav1.IsControlledBy(&rs, dep) || !match(&rs.Spec.Template) {
-			continue
-		}
-		hash := rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
-		pods, err := cs.CoreV1().Pods(dep.Namespace).List(ctx, metav1.ListOptions{LabelSelector: appsv1.DefaultDeploymentUniqueLabelKey + "=" + hash})
-		if err != nil {
-			return 0, nil, err
-		}
-		found := 0
-		for _, p := range pods.Items {
-			if p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == hash && sel.Matches(labels.Set(p.Labels)) {
-				found++
-				evidence = append(evidence, fmt.Sprintf("pod %s of ReplicaSet %s created (phase %s)", p.Name, rs.Name, p.Status.Phase))
-			}
-		}
-		if found == 0 && rs.Status.Replicas > 0 {
-			found = int(rs.Status.Replicas)
-			evidence = append(evidence, fmt.Sprintf("ReplicaSet %s reports %d replicas", rs.Name, rs.Status.Replicas))
-		}
-		n += found
-	}
-	return n, evidence, nil
 }
 
 func podReady(p *corev1.Pod) bool {

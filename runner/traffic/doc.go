@@ -21,5 +21,8 @@
 // plus a whole-run histogram. A request belongs to the second it was
 // scheduled in; a second is settled once all its requests have finished.
 // Snapshot and Last summarise a window; Samples converts settled seconds to
-// drills.Sample for the drill timeline.
+// drills.Sample for the drill timeline. Per endpoint address (pod IP) it also
+// keeps bounded per-second counts of requests sent, succeeded, failed, timed
+// out and failed on the connection, with first and last success and failure
+// times (Endpoint, ByEndpoint): the evidence that proves a fault hit a pod.
 package traffic

@@ -232,12 +232,14 @@ func (g *Generator) dispatch(ctx context.Context, wg *sync.WaitGroup, seq int64,
 		return
 	}
 	b.sent()
+	g.stats.eps.sent(res.Endpoint, offset)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		o, status, latency, err := g.send(ctx, res.Endpoint, r, intended)
 		g.inflight.Add(-1)
 		g.stats.done(b, o, latency)
+		g.stats.eps.done(res.Endpoint, offset, o, g.stats.clientErrors)
 		if g.observer != nil {
 			res.Status, res.Latency, res.Err = status, latency, err
 			res.Kind, res.Error = kinds[o], o.isError(g.stats.clientErrors)

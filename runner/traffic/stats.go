@@ -50,6 +50,9 @@ type Stats struct {
 
 	totalMu sync.Mutex
 	total   *hdr.Histogram
+
+	// eps records requests per endpoint address.
+	eps endpoints
 }
 
 func newStats(clientErrors bool) *Stats {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +41,12 @@ type fault struct {
 	ref        string                // "Kind namespace/name" of obj (the client clears its TypeMeta)
 	before     map[string]corev1.Pod // Running candidates at Inject, by name
 	candidates int
+	at         time.Time // when the object was created
+	// provenPods are the partitioned pods whose effect was measured.
+	provenPods map[string]string
+	// outSeen are the hit pods (by name) seen out of the target Service's
+	// ready endpoints at least once.
+	outSeen map[string]bool
 }
 
 // Describe says which Chaos Mesh kind hits which pods.
@@ -136,6 +143,7 @@ func (f *fault) Inject(ctx context.Context) (*scenarios.Injection, error) {
 		f.before[p.Name] = p
 	}
 	f.candidates = len(pods)
+	f.at = inj.At
 	ref := objectRef(obj)
 	if err := f.c.Create(ctx, obj); err != nil {
 		return inj, fmt.Errorf("chaosmesh: create %s: %w", ref, err)
@@ -341,6 +349,8 @@ func (f *fault) Status(ctx context.Context) (scenarios.Status, error) {
 		effective, msg, err = f.podFailureEffect(ctx, st, &out)
 	case f.spec.Type == drills.FaultContainerKill:
 		effective, msg, err = f.containerKillEffect(ctx, st, &out)
+	case f.spec.Type == drills.FaultNetworkPartition:
+		effective, msg = f.partitionEffect(st, &out)
 	default:
 		effective = true
 		msg = fmt.Sprintf("%d target(s) injected, as reported by Chaos Mesh's records", len(st.Experiment.Records))

@@ -2,9 +2,10 @@ package prometheus
 
 import (
 	"fmt"
+	"os"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // scrapeConfig renders prometheus.yml: one job that discovers the pods of
@@ -60,4 +61,26 @@ func renderConfig(self, kubeconfig string, interval time.Duration, ruleFiles []s
 		return nil, fmt.Errorf("prometheus: render config: %w", err)
 	}
 	return b, nil
+}
+
+// configuredInterval reads the global scrape interval of a prometheus.yml
+// that renderConfig wrote; false if the file is missing or unreadable.
+func configuredInterval(path string) (time.Duration, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	var cfg struct {
+		Global struct {
+			ScrapeInterval string `yaml:"scrape_interval"`
+		} `yaml:"global"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		return 0, false
+	}
+	d, err := time.ParseDuration(cfg.Global.ScrapeInterval)
+	if err != nil {
+		return 0, false
+	}
+	return d, true
 }

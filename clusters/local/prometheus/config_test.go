@@ -1,13 +1,14 @@
 package prometheus
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/firedrill/firedrill/internal/testenv"
 )
@@ -56,4 +57,23 @@ func TestSeedRulesPassPromtool(t *testing.T) {
 	out, err := exec.Command(promtool, "check", "rules", "../../../deploy/prometheus/rules.yaml").CombinedOutput()
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "3 rules found")
+}
+
+func TestConfiguredIntervalReadsRenderedConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []time.Duration{DefaultScrapeInterval, 15 * time.Second, time.Minute} {
+		b, err := renderConfig("127.0.0.1:9090", "/k/kubeconfig", d, nil, nil)
+		require.NoError(t, err)
+		p := filepath.Join(dir, "prometheus.yml")
+		require.NoError(t, os.WriteFile(p, b, 0o644))
+		got, ok := configuredInterval(p)
+		require.True(t, ok)
+		require.Equal(t, d, got)
+	}
+	_, ok := configuredInterval(filepath.Join(dir, "missing.yml"))
+	require.False(t, ok)
+	bad := filepath.Join(dir, "bad.yml")
+	require.NoError(t, os.WriteFile(bad, []byte("global: {scrape_interval: soon}\n"), 0o644))
+	_, ok = configuredInterval(bad)
+	require.False(t, ok)
 }

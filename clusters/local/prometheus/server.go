@@ -141,7 +141,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("prometheus: %w", err)
 	}
 	if r, err := proc.ReadPIDFile(s.path("prometheus.pid")); err == nil && r.Alive() {
-		if s.ready(ctx) == nil {
+		switch was, ok := configuredInterval(s.path("prometheus.yml")); {
+		case ok && was != s.interval:
+			// Asked for another scrape interval: restart with it.
+			s.log.Info("restarting prometheus with a new scrape interval", "was", was, "now", s.interval)
+		case s.ready(ctx) == nil:
 			s.log.Info("prometheus already running", "url", s.URL(), "pid", r.PID)
 			return nil
 		}

@@ -9,8 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/firedrill/firedrill/clusters/local"
+	"github.com/firedrill/firedrill/clusters/local/prometheus"
 	"github.com/firedrill/firedrill/clusters/local/stack"
 )
+
+// maxScrapeInterval bounds demo up --scrape-interval: Prometheus's own
+// default is 1m, and slower scrapes make drills last for ever.
+const maxScrapeInterval = 2 * time.Minute
 
 type demoFlags struct {
 	clusterFlags
@@ -19,6 +24,7 @@ type demoFlags struct {
 	promListen string
 	sourceDir  string
 	chaosMesh  bool
+	scrape     time.Duration
 }
 
 func (f *demoFlags) register(cmd *cobra.Command) {
@@ -36,6 +42,7 @@ func (f *demoFlags) stack(cmd *cobra.Command) *stack.Stack {
 		stack.WithSourceDir(f.sourceDir),
 		stack.WithLogger(log),
 		stack.WithPrometheusListen(f.promListen),
+		stack.WithScrapeInterval(f.scrape),
 	)
 }
 
@@ -49,7 +56,8 @@ a private PostgreSQL on the host (port 55432, reachable from pods at
 10.244.0.1), the payment service (image tags v1, v2-buggy, v2-slow, v2-crash,
 v2-corrupt built locally, v1 deployed with 3 replicas in namespace
 firedrill-demo), and a real Prometheus on 127.0.0.1:9090 scraping the pods
-every 500 ms with the seed's alert rules.
+every 500 ms (demo up --scrape-interval 15s: as a real cluster does) with
+the seed's alert rules.
 
 Exit codes: 0 ok, 2 could not bring it up (what was started is removed
 unless --keep).`,
@@ -65,6 +73,9 @@ func newDemoUpCmd() *cobra.Command {
 		Short: "Bring the demo stack up (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.scrape <= 0 || f.scrape > maxScrapeInterval {
+				return fmt.Errorf("demo up: --scrape-interval must be in (0, %s], got %s", maxScrapeInterval, f.scrape)
+			}
 			s := f.stack(cmd)
 			ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 			defer cancel()
@@ -93,6 +104,7 @@ func newDemoUpCmd() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "on failure, keep what was started for debugging")
 	cmd.Flags().BoolVar(&f.chaosMesh, "chaos-mesh", false, "also run the Chaos Mesh controller-manager with its CRDs")
+	cmd.Flags().DurationVar(&f.scrape, "scrape-interval", prometheus.DefaultScrapeInterval, "how often Prometheus scrapes the pods (and evaluates rules); a running Prometheus with another interval is restarted")
 	return cmd
 }
 

@@ -19,14 +19,14 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/engine"
+	"github.com/firedrill/firedrill/engine/signals"
 )
 
 type guardFlags struct {
-	kubeconfig     string
+	kube           *kubeFlags
 	prometheus     string
 	auditDSN       string
 	leaseNamespace string
@@ -40,9 +40,9 @@ type guardFlags struct {
 // newGuardCmd is `firedrill guard`: the rollback engine as a long-running
 // process (in-cluster or beside a drill).
 func newGuardCmd() *cobra.Command {
-	f := &guardFlags{}
+	f := &guardFlags{kube: newKubeFlags()}
 	cmd := &cobra.Command{
-		Use:   "guard --prometheus URL [--kubeconfig K] [--audit-dsn DSN] [--lease-namespace NS --lease-name N --id ID] [--metrics-listen ADDR] DRILL_OR_POLICY_FILE...",
+		Use:   "guard --prometheus URL [--kubeconfig K --context C ...] [--audit-dsn DSN] [--lease-namespace NS --lease-name N --id ID] [--metrics-listen ADDR] DRILL_OR_POLICY_FILE...",
 		Short: "Run the rollback engine on the targets of drill files",
 		Long: `Guard loads the guard policy (spec.guard) and target (spec.target) of every
 drill in the files and runs the rollback engine on each target until SIGINT or
@@ -52,6 +52,11 @@ strategies, audits every action and verifies the recovery.
 
 With --lease-name only the replica that holds the coordination.k8s.io Lease
 acts, and the Lease is released on shutdown.
+
+The cluster is chosen as kubectl chooses it (--kubeconfig, --context,
+--server, --request-timeout, ...; else $KUBECONFIG, ~/.kube/config or the
+in-cluster service account). Every drill names its target's namespace:
+--namespace, if given, must match it.
 
 Guard does not take the restore strategies' snapshots: run firedrill snapshot
 on the same files as the release's step before the rollout.
@@ -67,14 +72,16 @@ unreadable or invalid drill file, no cluster, no audit store).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)")
+	// kubectl's cluster flags; default: $KUBECONFIG, ~/.kube/config, or
+	// the in-cluster service account.
+	f.kube.register(fl, drillNamespaceUsage)
 	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus URL (default: each drill's spec.prometheus.url)")
 	fl.StringVar(&f.auditDSN, "audit-dsn", "", "audit store: a postgres:// URL or a SQLite file (default $FIREDRILL_HOME/audit.db)")
 	fl.StringVar(&f.leaseNamespace, "lease-namespace", "", "namespace of the leader-election Lease (with --lease-name)")
 	fl.StringVar(&f.leaseName, "lease-name", "", "name of the leader-election Lease; empty: no leader election")
 	fl.StringVar(&f.id, "id", "", "identity in the Lease (default: the host name)")
 	fl.StringVar(&f.metricsListen, "metrics-listen", "", "address to serve the engine's /metrics on, e.g. 127.0.0.1:9464")
-	fl.StringVar(&f.requestRate, "request-rate-expr", engine.DefaultRequestRateExpr, "PromQL request rate behind the low-traffic guard")
+	fl.StringVar(&f.requestRate, "request-rate-expr", "", "PromQL request rate behind the low-traffic guard (default: the drill's spec.guard.requestRateExpr, else "+engine.DefaultRequestRateExpr+")")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every evaluation held back (debug)")
 	return cmd
 }
@@ -85,10 +92,12 @@ type guardPlan struct {
 	guard  drills.Guard
 	target drills.Target
 	prom   string
+	p99    time.Duration
 }
 
-// guardedDrills loads the files and keeps the drills whose guard is
-// enabled, in order; the first invalid file is the error.
+// guardedDrills loads the files, expands their scope placeholders and keeps
+// the drills whose guard is enabled, in order; the first invalid file is
+// the error.
 func guardedDrills(files []string) ([]*drills.Drill, error) {
 	var out []*drills.Drill
 	for _, file := range files {
@@ -97,6 +106,9 @@ func guardedDrills(files []string) ([]*drills.Drill, error) {
 			return nil, err
 		}
 		for _, d := range ds {
+			if err := d.ExpandScope(); err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
 			if d.GuardEnabled() {
 				out = append(out, d)
 			}
@@ -110,9 +122,14 @@ func loadGuardPlans(f *guardFlags, files []string) ([]guardPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f.kube != nil {
+		if err := f.kube.checkDrillNamespaces(ds); err != nil {
+			return nil, fmt.Errorf("guard: %w", err)
+		}
+	}
 	var plans []guardPlan
 	for _, d := range ds {
-		p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus}
+		p := guardPlan{name: d.Metadata.Name, guard: *d.Spec.Guard, target: d.Spec.Target, prom: f.prometheus, p99: d.Spec.SLO.P99.Get(drills.DefaultP99)}
 		if p.prom == "" && d.Spec.Prometheus != nil {
 			p.prom = d.Spec.Prometheus.URL
 		}
@@ -145,11 +162,9 @@ func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	rc, err := f.kube.restConfig()
 	if err != nil {
-		return fmt.Errorf("guard: kubeconfig: %w", err)
+		return fmt.Errorf("guard: %w", err)
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -183,7 +198,21 @@ func runGuard(cmd *cobra.Command, f *guardFlags, files []string) error {
 			if err != nil {
 				return fmt.Errorf("guard: drill %s: prometheus %s: %w", p.name, p.prom, err)
 			}
-			opts = append(opts, engine.WithPrometheus(promv1.NewAPI(c)))
+			api := promv1.NewAPI(c)
+			opts = append(opts, engine.WithPrometheus(api))
+			// What the drill leaves to the generated signals comes from
+			// the target's metrics; without them the engine's fallbacks
+			// apply, and the guard runs on.
+			if signals.Needed(&p.guard) {
+				sc := drills.TargetScope(p.target)
+				m, err := signals.Detect(ctx, api, sc, p.target.Metrics, time.Now())
+				if err != nil {
+					log.Warn("guard: target metrics not found; the generated rules are left out", "drill", p.name, "error", err)
+				} else {
+					log.Info("guard: target metrics", "drill", p.name, "metrics", m.String())
+					signals.Apply(&p.guard, m, sc, signals.Options{P99: p.p99})
+				}
+			}
 		}
 		g, err := engine.NewGuard(p.guard, p.target, opts...)
 		if err != nil {

@@ -18,6 +18,8 @@ import (
 type reportRenderFlags struct {
 	format string
 	out    string
+	// junitInconclusive is --junit-inconclusive: error or skipped.
+	junitInconclusive string
 }
 
 // reportPublishFlags holds the flags of `firedrill report publish`.
@@ -61,6 +63,7 @@ Exit codes: 0 written, 2 bad usage or unreadable results.`,
 	}
 	cmd.Flags().StringVar(&f.format, "format", "", "junit, json, markdown or html (default: from --out's extension, else markdown)")
 	cmd.Flags().StringVarP(&f.out, "out", "o", "-", "file to write, - for standard output")
+	cmd.Flags().StringVar(&f.junitInconclusive, "junit-inconclusive", string(reports.JUnitError), "junit: write inconclusive drills, phases and checks as error (red, with the reason) or skipped")
 	return cmd
 }
 
@@ -114,7 +117,11 @@ func formatForOut(format, out string) string {
 }
 
 func runReportRender(cmd *cobra.Command, f *reportRenderFlags, files []string) error {
-	w, err := reports.ForFormat(formatForOut(f.format, f.out))
+	junitMode, err := reports.ParseJUnitInconclusive(f.junitInconclusive)
+	if err != nil {
+		return fmt.Errorf("--junit-inconclusive: %w", err)
+	}
+	w, err := reports.ForFormat(formatForOut(f.format, f.out), reports.WithJUnitInconclusive(junitMode))
 	if err != nil {
 		return err
 	}

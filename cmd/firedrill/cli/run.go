@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/firedrill/firedrill/clusters/local"
 	"github.com/firedrill/firedrill/clusters/local/stack"
@@ -29,7 +28,7 @@ import (
 
 // runFlags are the flags of `firedrill run`.
 type runFlags struct {
-	kubeconfig string
+	kube       *kubeFlags
 	local      bool
 	localName  string
 	home       string
@@ -41,12 +40,15 @@ type runFlags struct {
 	verbose    bool
 	// allowNamespaces opt namespaces in without the label.
 	allowNamespaces []string
+	// junitInconclusive is --junit-inconclusive: error or skipped.
+	junitInconclusive string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
 	f.registerRunner(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.reportDir, "report-dir", "_out/run", "folder for junit.xml, results.json, summary.md, report.html and runs/RUNID.json (\"\" writes none)")
+	fl.StringVar(&f.junitInconclusive, "junit-inconclusive", string(reports.JUnitError), "how junit.xml writes inconclusive drills, phases and checks: error (red, with the reason) or skipped")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress, only the summary")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log the runner's and the engine's steps")
 }
@@ -55,7 +57,11 @@ func (f *runFlags) register(cmd *cobra.Command) {
 // the runner (shared by run and schedule).
 func (f *runFlags) registerRunner(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)")
+	// kubectl's --kubeconfig, --context, --namespace, --request-timeout, …;
+	// without them: $KUBECONFIG, ~/.kube/config, or the in-cluster service
+	// account.
+	f.kube = newKubeFlags()
+	f.kube.register(fl, drillNamespaceUsage)
 	fl.BoolVar(&f.local, "local", false, "run on the embedded local cluster's demo stack (make demo-up); sets FIREDRILL_LEDGER_DSN from its PostgreSQL when unset")
 	fl.StringVar(&f.localName, "name", local.DefaultName, "with --local: the local cluster's name")
 	fl.StringVar(&f.home, "home", "", "with --local: firedrill home folder (default $FIREDRILL_HOME or "+local.DefaultHome+")")
@@ -90,6 +96,9 @@ func (f *runFlags) scheduleRunner(cmd *cobra.Command) schedule.RunFunc {
 		if setupErr != nil {
 			return nil, setupErr
 		}
+		if err := f.kube.checkDrillNamespaces([]*drills.Drill{d}); err != nil {
+			return nil, err
+		}
 		if f.prometheus != "" {
 			d.Spec.Prometheus = &drills.Prometheus{URL: f.prometheus}
 		}
@@ -107,7 +116,7 @@ func (f *runFlags) scheduleRunner(cmd *cobra.Command) schedule.RunFunc {
 func newRunCmd() *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
-		Use:   "run DRILL... [--kubeconfig K | --local] [--report-dir DIR]",
+		Use:   "run DRILL... [--kubeconfig K --context C ... | --local] [--report-dir DIR]",
 		Short: "Run drills: inject their faults, let the engine roll back, judge SLOs, MTTD and MTTR",
 		Long: `Run runs each drill (a file or a folder of *.yaml drills), one after the
 other, through its phases: preflight (target healthy, Prometheus answering,
@@ -125,12 +134,23 @@ the stretch over which the SLOs held for the stability window.
 
 Reports go to --report-dir: junit.xml, results.json, summary.md,
 report.html for all drills of the call, and runs/RUNID.json per drill for
-'firedrill report publish'.
+'firedrill report publish'. In junit.xml an inconclusive or error drill is an
+<error> with the reason (CI shows it red); --junit-inconclusive=skipped
+writes inconclusive ones as skipped instead.
+
+The cluster is chosen as kubectl chooses it: --kubeconfig, --context,
+--cluster, --user, --server, --token, --as, --request-timeout and the other
+kubectl flags, else $KUBECONFIG, ~/.kube/config or the in-cluster service
+account; --local picks the embedded local cluster instead. Every drill
+names its target's namespace (spec.target.namespace), so --namespace does
+not move a drill: given, it must match the namespace of every drill, or
+the run is refused.
 
 Exit codes: 0 every drill passed, 1 a verdict failed, 2 a drill could not
 run or could not be judged (error, inconclusive), or bad usage.`,
 		Example: `  firedrill run --local drills/examples/bad-image.yaml
   firedrill run --kubeconfig ~/.kube/config --report-dir out/ drills/
+  firedrill run --context staging --request-timeout 10s drills/examples/pod-kill.yaml
   firedrill run --local --no-guard drills/examples/bad-image.yaml   # the counterfactual`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -177,10 +197,11 @@ func loadDrillArgs(args []string) ([]*drills.Drill, error) {
 	return out, nil
 }
 
-// client builds the REST config and Kubernetes client for --kubeconfig or --local.
+// client builds the REST config and Kubernetes client for the kubectl
+// flags or --local.
 func (f *runFlags) client() (*rest.Config, kubernetes.Interface, error) {
-	if f.local && f.kubeconfig != "" {
-		return nil, nil, errors.New("--local and --kubeconfig exclude each other")
+	if set := f.kube.changed(); f.local && len(set) > 0 {
+		return nil, nil, fmt.Errorf("--local and %s exclude each other", strings.Join(set, ", "))
 	}
 	if f.local {
 		opts := []local.Option{local.WithName(f.localName)}
@@ -202,11 +223,9 @@ func (f *runFlags) client() (*rest.Config, kubernetes.Interface, error) {
 		cs, err := kubernetes.NewForConfig(cfg)
 		return cfg, cs, err
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	rc, err := f.kube.restConfig()
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubeconfig: %w", err)
+		return nil, nil, err
 	}
 	cs, err := kubernetes.NewForConfig(rc)
 	return rc, cs, err
@@ -253,8 +272,15 @@ func (f *runFlags) runnerOptions(ctx context.Context, cmd *cobra.Command, cfg *r
 }
 
 func runDrills(cmd *cobra.Command, f *runFlags, args []string) error {
+	junitMode, err := reports.ParseJUnitInconclusive(f.junitInconclusive)
+	if err != nil {
+		return fmt.Errorf("--junit-inconclusive: %w", err)
+	}
 	ds, err := loadDrillArgs(args)
 	if err != nil {
+		return err
+	}
+	if err := f.kube.checkDrillNamespaces(ds); err != nil {
 		return err
 	}
 	cfg, client, err := f.client()
@@ -294,7 +320,7 @@ func runDrills(cmd *cobra.Command, f *runFlags, args []string) error {
 		}
 	}
 	if f.reportDir != "" {
-		paths, err := reports.WriteFiles(context.WithoutCancel(ctx), f.reportDir, results)
+		paths, err := reports.WriteFiles(context.WithoutCancel(ctx), f.reportDir, results, reports.WithJUnitInconclusive(junitMode))
 		if err != nil {
 			return err
 		}

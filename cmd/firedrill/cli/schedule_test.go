@@ -28,6 +28,9 @@ spec:
   target:
     namespace: demo
     name: payment
+  traffic:
+    requests:
+      - path: /
   faults:
     - type: pod-kill
 `

@@ -36,6 +36,9 @@ spec:
           snapshotSQL: SNAPSHOT_SQL
           restoreSQL: DELETE FROM accounts; INSERT INTO accounts SELECT * FROM accounts_snapshot
           verifySQL: SELECT SUM(balance) = 300 FROM accounts
+  traffic:
+    requests:
+      - path: /
   faults:
     - type: pod-kill
 `

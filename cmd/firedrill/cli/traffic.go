@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/runner/traffic"
@@ -24,8 +23,7 @@ const maxTrafficDuration = time.Hour
 // trafficFlags holds the flags of `firedrill traffic`.
 type trafficFlags struct {
 	targets      []string
-	kubeconfig   string
-	namespace    string
+	kube         *kubeFlags
 	service      string
 	port         string
 	rate         float64
@@ -41,14 +39,16 @@ type trafficFlags struct {
 
 // newTrafficCmd returns `firedrill traffic`.
 func newTrafficCmd() *cobra.Command {
-	f := &trafficFlags{}
+	f := &trafficFlags{kube: newKubeFlags()}
 	cmd := &cobra.Command{
-		Use:   "traffic (--target HOST:PORT... | --service S [--namespace N] [--kubeconfig K] [--port P]) --duration D",
+		Use:   "traffic (--target HOST:PORT... | --service S [--namespace N] [--kubeconfig K --context C ...] [--port P]) --duration D",
 		Short: "Drive open-loop constant-rate HTTP load and report error rate and latency",
 		Long: `Send HTTP requests at a constant rate (open loop: on schedule whether or not
 earlier requests returned, latency measured from the intended send time) to
 static HOST:PORT targets or to the ready endpoints of a Kubernetes Service,
-round-robin. Prints a line per second to stderr (scheduled rate, successes
+round-robin. With --service the cluster is chosen as kubectl chooses it
+(--kubeconfig, --context, --server, --request-timeout, ...; else
+$KUBECONFIG or ~/.kube/config) and --namespace defaults to the context's. Prints a line per second to stderr (scheduled rate, successes
 per second, errors, p99) and a summary to stdout.
 
 Errors are 5xx responses, timeouts, transport errors, requests dropped because
@@ -68,8 +68,8 @@ or the targets could not be reached at all (no cluster, no such kubeconfig).`,
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.targets, "target", nil, "HOST:PORT to send to (repeatable)")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for --service (default: $KUBECONFIG or ~/.kube/config)")
-	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of --service (default: the kubeconfig context's)")
+	// kubectl's cluster flags for --service; --namespace is the Service's.
+	f.kube.register(fl, "namespace of --service (default: the kubeconfig context's)")
 	fl.StringVar(&f.service, "service", "", "send to the ready endpoints of this Kubernetes Service")
 	fl.StringVar(&f.port, "port", "", "endpoint port of --service, by name or number (default: the first)")
 	fl.Float64Var(&f.rate, "rate", drills.DefaultTrafficRate, "requests per second")
@@ -91,8 +91,12 @@ func trafficSpec(cmd *cobra.Command, f *trafficFlags) (drills.Traffic, error) {
 		return drills.Traffic{}, errors.New("traffic: give either --target or --service, not both")
 	case len(f.targets) == 0 && f.service == "":
 		return drills.Traffic{}, errors.New("traffic: give --target HOST:PORT or --service NAME")
-	case f.service == "" && (f.kubeconfig != "" || f.namespace != "" || f.port != ""):
-		return drills.Traffic{}, errors.New("traffic: --kubeconfig, --namespace and --port go with --service")
+	case f.service == "" && (len(f.kube.changed()) > 0 || f.port != ""):
+		set := f.kube.changed()
+		if f.port != "" {
+			set = append(set, "--port")
+		}
+		return drills.Traffic{}, fmt.Errorf("traffic: %s: kubectl flags and --port go with --service", strings.Join(set, ", "))
 	case !cmd.Flags().Changed("duration"):
 		return drills.Traffic{}, errors.New("traffic: --duration is required")
 	case f.duration <= 0 || f.duration > maxTrafficDuration:
@@ -138,19 +142,13 @@ func trafficTargets(ctx context.Context, f *trafficFlags, log *slog.Logger) (tra
 		t, err := traffic.NewStaticTargets(f.targets...)
 		return t, func() {}, err
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
-	ns := f.namespace
-	if ns == "" {
-		var err error
-		if ns, _, err = cc.Namespace(); err != nil {
-			return nil, nil, fmt.Errorf("traffic: namespace from kubeconfig: %w", err)
-		}
-	}
-	rc, err := cc.ClientConfig()
+	ns, err := f.kube.namespace()
 	if err != nil {
-		return nil, nil, fmt.Errorf("traffic: kubeconfig: %w", err)
+		return nil, nil, fmt.Errorf("traffic: %w", err)
+	}
+	rc, err := f.kube.restConfig()
+	if err != nil {
+		return nil, nil, fmt.Errorf("traffic: %w", err)
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
