@@ -92,7 +92,7 @@ func TestRolloutTeardownPutsBackOnlyWhatTheDrillWrote(t *testing.T) {
 	require.Equal(t, []any{map[string]any{"setWeight": int64(50)}}, steps, "the owner's strategy change is left alone")
 	var note bool
 	for _, e := range res.Events {
-		if e.Message == "teardown put Rollout shop/web back to its pre-drill template (revision 4's) and annotations" {
+		if e.Message == "teardown put back what the drill changed on Rollout shop/web (revision 4's values) and its annotations" {
 			note = true
 		}
 	}

@@ -38,6 +38,8 @@ type runFlags struct {
 	noGuard    bool
 	quiet      bool
 	verbose    bool
+	// allowNamespaces opt namespaces in without the label.
+	allowNamespaces []string
 	// junitInconclusive is --junit-inconclusive: error or skipped.
 	junitInconclusive string
 }
@@ -64,6 +66,7 @@ func (f *runFlags) registerRunner(cmd *cobra.Command) {
 	fl.StringVar(&f.localName, "name", local.DefaultName, "with --local: the local cluster's name")
 	fl.StringVar(&f.home, "home", "", "with --local: firedrill home folder (default $FIREDRILL_HOME or "+local.DefaultHome+")")
 	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus URL for every drill (default: each drill's spec.prometheus.url)")
+	fl.StringSliceVar(&f.allowNamespaces, "allow-namespace", nil, "let drills target this namespace although it is not labelled firedrill.dev/drills=enabled (repeatable)")
 	fl.StringVar(&f.auditDSN, "audit-dsn", "", "engine audit store: a postgres:// URL or a SQLite file (default: a SQLite file per run under the report folder)")
 	fl.BoolVar(&f.noGuard, "no-guard", false, "disable the rollback engine: show what the faults do unguarded (the counterfactual)")
 }
@@ -241,6 +244,9 @@ func (f *runFlags) runnerOptions(ctx context.Context, cmd *cobra.Command, cfg *r
 	}
 	if f.noGuard {
 		opts = append(opts, runner.WithoutGuard())
+	}
+	if len(f.allowNamespaces) > 0 {
+		opts = append(opts, runner.WithAllowedNamespaces(f.allowNamespaces...))
 	}
 	if cfg != nil {
 		// An Argo Rollouts Rollout target: its preflight, faults,
