@@ -34,6 +34,8 @@ type stubFault struct {
 	onInject  func()
 	// onStatus runs at the first Status call, after Inject returned.
 	onStatus func()
+	// onRemove runs at the first Remove call.
+	onRemove func()
 }
 
 func (f *stubFault) Inject(context.Context) (*scenarios.Injection, error) {
@@ -48,6 +50,13 @@ func (f *stubFault) Inject(context.Context) (*scenarios.Injection, error) {
 }
 
 func (f *stubFault) Remove(context.Context) error {
+	f.mu.Lock()
+	cb := f.onRemove
+	f.onRemove = nil
+	f.mu.Unlock()
+	if cb != nil {
+		cb()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.injected = false

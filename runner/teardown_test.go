@@ -83,3 +83,38 @@ func TestTeardownRevertsOnlyTheDrillsChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestTeardownRevertsWhatRemoveWrote: what a fault's Remove writes back is
+// the drill's too. The fault pushes a bad image with a fresh push stamp;
+// its Remove sets the image back and drops the stamp, which leaves the
+// template neither as before the drill (which carried an older stamp) nor
+// as the fault's Inject left it. Teardown still puts it back and leaves
+// nothing "as found".
+func TestTeardownRevertsWhatRemoveWrote(t *testing.T) {
+	cs := fakeTarget(t)
+	const stamp = "firedrill.dev/pushed-at"
+	updateTarget(t, cs, func(d *appsv1.Deployment) { d.Spec.Template.Annotations = map[string]string{stamp: "earlier"} })
+	f := &stubFault{effective: true}
+	f.onInject = func() {
+		updateTarget(t, cs, func(d *appsv1.Deployment) {
+			d.Spec.Template.Annotations[stamp] = "now"
+			d.Spec.Template.Spec.Containers[0].Image = "web:v2-bad"
+		})
+	}
+	f.onRemove = func() {
+		updateTarget(t, cs, func(d *appsv1.Deployment) {
+			delete(d.Spec.Template.Annotations, stamp)
+			d.Spec.Template.Spec.Containers[0].Image = "web:v1"
+		})
+	}
+	res, err := stubRunner(cs, f).Run(context.Background(), stubDrill(t))
+	require.NoError(t, err)
+	require.Positive(t, f.removals())
+	dep, err := cs.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{stamp: "earlier"}, dep.Spec.Template.Annotations)
+	require.Equal(t, "web:v1", dep.Spec.Template.Spec.Containers[0].Image)
+	for _, e := range res.Events {
+		require.NotContains(t, e.Message, "as found")
+	}
+}

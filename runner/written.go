@@ -51,7 +51,7 @@ func workloadFields(w *workload.Workload) *targetFields {
 
 // addDiff records the fields that changed between pre and post, the
 // target just before and just after one of the drill's writes (a fault's
-// Inject).
+// Inject or Remove).
 func (w *written) addDiff(pre, post *targetFields) {
 	if pre == nil || post == nil {
 		return
