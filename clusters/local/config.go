@@ -89,8 +89,8 @@ func WithModuleDir(dir string) Option { return func(c *config) { c.moduleDir = d
 
 // WithServiceCIDR sets the Services' ClusterIP range (default
 // 10.96.0.0/16): the API server's --service-cluster-ip-range and the
-// blackhole route on the host. Pick another one when the host already
-// routes the default range.
+// host's routes of it (onto the bridge, a blackhole behind). Pick another
+// one when the host already routes the default range.
 func WithServiceCIDR(p netip.Prefix) Option { return func(c *config) { c.serviceCIDR = p } }
 
 // WithTimeout bounds Create (default 5m). Each health wait also has its own

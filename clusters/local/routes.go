@@ -93,7 +93,10 @@ func (r hostRoute) delArgs() []string {
 	if r.dev != "" {
 		args = append(args, "dev", r.dev)
 	}
-	return append(args, "proto", r.proto, "metric", r.metric)
+	if r.proto != "" {
+		args = append(args, "proto", r.proto)
+	}
+	return append(args, "metric", r.metric)
 }
 
 // ourRoutes are the routes of `ip -o route show` output that a cluster
@@ -145,8 +148,15 @@ func checkServiceRoute(out string, cidr netip.Prefix) error {
 			continue
 		}
 		if r.prefix.Bits() >= cidr.Bits() && cidr.Contains(r.prefix.Addr()) {
+			hint := ""
+			if r.prefix == cidr && (r.typ == "blackhole" || r.dev != "" && !strings.Contains(r.line, " via ")) {
+				// Versions before the mark installed unmarked routes of
+				// this shape; only the user can tell whose it is.
+				hint = fmt.Sprintf(" (if an older firedrill, which did not mark its routes, left it behind, remove it with `ip route del %s`)",
+					strings.Join(r.delArgs(), " "))
+			}
 			return fmt.Errorf("local: the host already has a route %q inside the service CIDR %s that firedrill did not create; "+
-				"it is left alone: pick another range with `firedrill cluster up --service-cidr CIDR` (e.g. 10.112.0.0/16)", r.line, cidr)
+				"it is left alone: pick another range with `firedrill cluster up --service-cidr CIDR` (e.g. 10.112.0.0/16)%s", r.line, cidr, hint)
 		}
 	}
 	return nil

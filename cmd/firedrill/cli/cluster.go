@@ -140,7 +140,7 @@ tears down whatever was started.`,
 	cmd.Flags().StringVar(&f.kubeBinDir, "kubernetes-bin", "", "folder with kube-apiserver, kubelet, etcd... (default: hack/tools.sh cache)")
 	cmd.Flags().StringVar(&f.runc, "runc", "", "runc binary for containerd (default: hack/tools.sh cache)")
 	cmd.Flags().StringVar(&f.moduleDir, "module-dir", "", "firedrill source tree, to build the pause image (default: found from the current folder)")
-	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", local.DefaultServiceCIDR, "Services' ClusterIP range, blackholed on the host; pick another one if the host already routes it")
+	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", local.DefaultServiceCIDR, "Services' ClusterIP range, routed onto the cluster's bridge on the host; pick another one if the host already routes it")
 	cmd.Flags().BoolVar(&f.chaosMesh, "chaos-mesh", false, "also install the Chaos Mesh CRDs and run its controller-manager (from hack/build-chaos-mesh.sh)")
 	return cmd
 }

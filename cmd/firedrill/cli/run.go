@@ -119,14 +119,17 @@ func newRunCmd() *cobra.Command {
 		Use:   "run DRILL... [--kubeconfig K --context C ... | --local] [--report-dir DIR]",
 		Short: "Run drills: inject their faults, let the engine roll back, judge SLOs, MTTD and MTTR",
 		Long: `Run runs each drill (a file or a folder of *.yaml drills), one after the
-other, through its phases: preflight (target healthy, Prometheus answering,
-faults buildable; leftovers of crashed runs swept) → baseline (traffic on,
-the SLOs must hold before any fault, else the drill is inconclusive) →
-inject → observe (proof that each fault took effect, the engine's
-detection, decision and action, a 1 s timeline) → verify (SLOs hold for the
-stability window, consistency checks) → teardown (traffic and engine
-stopped, faults removed, target back to its pre-drill template), which
-always runs, also on Ctrl-C or SIGTERM.
+other, through its phases: preflight (namespaces opted in with the label
+firedrill.dev/drills=enabled or --allow-namespace, no network or process
+fault on a hostNetwork, hostPID or privileged pod, target healthy,
+Prometheus answering, faults buildable; leftovers of crashed runs swept) →
+baseline (traffic on, the SLOs must hold before any fault, else the drill
+is inconclusive) → inject → observe (proof that each fault took effect,
+the engine's detection, decision and action, a 1 s timeline) → verify
+(SLOs hold for the stability window, consistency checks) → teardown (traffic and engine
+stopped, faults removed, what the drill changed on the target put back,
+what others changed meanwhile left as found and reported), which always
+runs, also on Ctrl-C or SIGTERM.
 
 MTTD is the first fault's injection to the engine's first detection (with
 --no-guard: to the first SLO breach); MTTR is the injection to the start of
