@@ -16,6 +16,8 @@ func TestDemoManifestsDecode(t *testing.T) {
 		kinds = append(kinds, o.GetKind())
 	}
 	require.Equal(t, []string{"Namespace", "Secret", "ConfigMap", "Deployment", "Service"}, kinds, "namespace first")
+	// The shipped drills target it: it must have opted in to drills.
+	require.Equal(t, "enabled", objs[0].GetLabels()["firedrill.dev/drills"])
 }
 
 func TestDecodeRejectsTypeless(t *testing.T) {

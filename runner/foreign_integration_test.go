@@ -27,6 +27,7 @@ import (
 	"github.com/firedrill/firedrill/clusters/local/stack/stacktest"
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/runner"
+	"github.com/firedrill/firedrill/scenarios"
 )
 
 // foreignImage is one image tarball of a workload firedrill did not write:
@@ -178,12 +179,14 @@ func (w foreignWorkload) deploy(t *testing.T, cs kubernetes.Interface) {
 	}, 2*time.Minute, 500*time.Millisecond, "Prometheus scrapes both pods of %s/%s (%s)", w.namespace, w.name, q)
 }
 
-// foreignNamespace creates ns and deletes it when t ends.
+// foreignNamespace creates ns, opted in to drills as a user would label
+// it, and deletes it when t ends.
 func foreignNamespace(t *testing.T, cs kubernetes.Interface, ns string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
+		Labels: map[string]string{scenarios.DrillsLabel: scenarios.DrillsEnabled}}}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -31,7 +31,9 @@ func (run *Run) inject(ctx context.Context) error {
 			}
 		}
 		f.attempted = true
+		pre := run.targetNow(ctx)
 		inj, err := f.fault.Inject(ctx)
+		run.written.addDiff(pre, run.targetNow(ctx))
 		if err != nil {
 			// Inject may have changed part of the target: teardown
 			// removes it (Remove is safe after a partial Inject).

@@ -208,7 +208,12 @@ func (run *Run) removeDue(ctx context.Context) error {
 
 // remove takes one fault out and records it.
 func (run *Run) remove(ctx context.Context, f *injected, why string) error {
-	if err := f.fault.Remove(ctx); err != nil {
+	// What Remove writes back on the target is the drill's too (e.g.
+	// bad-image drops its push annotation with the image).
+	pre := run.targetNow(ctx)
+	err := f.fault.Remove(ctx)
+	run.written.addDiff(pre, run.targetNow(ctx))
+	if err != nil {
 		return fmt.Errorf("fault %s: remove: %w", f.spec.Name, err)
 	}
 	f.removed = true

@@ -79,6 +79,13 @@ func (run *Run) preflight(ctx context.Context) error {
 		return fmt.Errorf("target %s %s/%s: %w", t.Kind, t.Namespace, t.Name, err)
 	}
 
+	// Safety before anything is touched (even the sweep): every namespace
+	// the drill acts in has opted in, and no network or process fault can
+	// land on a pod that shares the node's namespaces.
+	if err := run.checkTargetsSafe(ctx); err != nil {
+		return err
+	}
+
 	// Leftovers of a crashed run go first, so that the target is judged
 	// as it really is: everything an earlier run of this drill (same
 	// owner) left, whatever its expiry (a drill killed with SIGKILL never
@@ -209,6 +216,40 @@ func (run *Run) preflight(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkTargetsSafe refuses the drill unless the target's namespace and
+// every fault's selector namespace are opted in (labelled
+// firedrill.dev/drills=enabled, or allowed by WithAllowedNamespaces), and
+// unless every network or process fault's candidate pods are neither
+// hostNetwork, hostPID nor privileged. It only reads.
+func (run *Run) checkTargetsSafe(ctx context.Context) error {
+	d := run.drill
+	t := d.Spec.Target
+	seen := map[string]bool{}
+	for _, ns := range append([]string{t.Namespace}, faultNamespaces(d.Spec.Faults, t)...) {
+		if seen[ns] {
+			continue
+		}
+		seen[ns] = true
+		if err := scenarios.CheckOptIn(ctx, run.r.client, ns, run.r.allowNS); err != nil {
+			return err
+		}
+	}
+	for _, spec := range d.Spec.Faults {
+		if err := scenarios.CheckFaultTargets(ctx, run.r.client, spec, t); err != nil {
+			return fmt.Errorf("fault %s: %w", spec.Name, err)
+		}
+	}
+	return nil
+}
+
+func faultNamespaces(faults []drills.Fault, t drills.Target) []string {
+	var out []string
+	for _, f := range faults {
+		out = append(out, scenarios.FaultNamespace(f, t))
+	}
+	return out
 }
 
 // describeTargets names the pods a fault hit.

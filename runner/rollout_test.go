@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ func TestRolloutTeardownPutsBackOnlyWhatTheDrillWrote(t *testing.T) {
 	require.Equal(t, []any{map[string]any{"setWeight": int64(50)}}, steps, "the owner's strategy change is left alone")
 	var note bool
 	for _, e := range res.Events {
-		if e.Message == "teardown put Rollout shop/web back to its pre-drill template (revision 4's) and annotations" {
+		if e.Message == "teardown put back what the drill changed on Rollout shop/web (revision 4's values) and its annotations" {
 			note = true
 		}
 	}
@@ -151,4 +152,54 @@ func TestRolloutGuardWatchesTheRollout(t *testing.T) {
 	require.Positive(t, fault.Evaluations)
 	require.Zero(t, fault.Held, "%+v", fault.HoldReasons)
 	require.Equal(t, drills.VerdictPassed, res.Verdict, res.Reason)
+}
+
+// TestRolloutTeardownLeavesOthersChanges: a pipeline rolls a newer image
+// out on the Rollout while the drill's fault is in. Teardown leaves the
+// template as found, says so, and still puts back spec.paused, which holds
+// the drill's value.
+func TestRolloutTeardownLeavesOthersChanges(t *testing.T) {
+	cs := fakeTarget(t)
+	dyn := fakeRollout()
+	ri := dyn.Resource(rolloutsGVR).Namespace("shop")
+	update := func(fn func(ro *unstructured.Unstructured)) {
+		ro, err := ri.Get(context.Background(), "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		fn(ro)
+		_, err = ri.Update(context.Background(), ro, metav1.UpdateOptions{})
+		require.NoError(t, err)
+	}
+	setImage := func(img string) func(ro *unstructured.Unstructured) {
+		return func(ro *unstructured.Unstructured) {
+			ctrs, _, _ := unstructured.NestedSlice(ro.Object, "spec", "template", "spec", "containers")
+			ctrs[1].(map[string]any)["image"] = img
+			require.NoError(t, unstructured.SetNestedSlice(ro.Object, ctrs, "spec", "template", "spec", "containers"))
+		}
+	}
+	f := &stubFault{effective: true}
+	f.onInject = func() {
+		update(func(ro *unstructured.Unstructured) {
+			setImage("web:v2-bad")(ro)
+			require.NoError(t, unstructured.SetNestedField(ro.Object, true, "spec", "paused"))
+		})
+	}
+	f.onStatus = func() { update(setImage("web:v3")) } // someone else
+	res, err := runner.New(cs, runner.WithDynamic(dyn), runner.WithBackends(stubRunnerBackends(cs, f)),
+		runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second)).Run(context.Background(), rolloutStub(t))
+	require.NoError(t, err)
+	require.Positive(t, f.removals())
+
+	ro, err := ri.Get(context.Background(), "web", metav1.GetOptions{})
+	require.NoError(t, err)
+	ctrs, _, _ := unstructured.NestedSlice(ro.Object, "spec", "template", "spec", "containers")
+	require.Equal(t, "web:v3", ctrs[1].(map[string]any)["image"], "the pipeline's image stays")
+	paused, _, _ := unstructured.NestedBool(ro.Object, "spec", "paused")
+	require.False(t, paused, "the drill's pause is undone")
+	var left []string
+	for _, e := range res.Events {
+		if strings.Contains(e.Message, "as found") {
+			left = append(left, e.Message)
+		}
+	}
+	require.Equal(t, []string{"teardown left Rollout shop/web as found: the pod template (changed during the drill by someone else)"}, left)
 }

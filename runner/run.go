@@ -51,6 +51,8 @@ type Run struct {
 	ticks       int
 
 	teardownErr error
+	// written are the values the drill wrote on the target.
+	written written
 
 	// scrape is the target's scrape interval as Prometheus reports it
 	// (0 when unknown); the generated signals' windows follow it.
@@ -318,6 +320,9 @@ func (run *Run) guardEvent(e engine.Event) {
 	}
 	if e.ToVersion != "" {
 		attrs["to"] = e.ToVersion
+	}
+	if e.Kind == engine.EventAction && e.Err == nil {
+		run.written.addEngine(e.Strategy, run.targetNow(context.Background()))
 	}
 	run.event(kind, e.Time, msg, attrs)
 	if run.guardRun != nil {

@@ -45,6 +45,7 @@ type Runner struct {
 	tick       time.Duration
 	minObserve time.Duration
 	guardOpts  []engine.Option
+	allowNS    []string
 }
 
 // Option configures a Runner.
@@ -94,6 +95,12 @@ func WithTraffic(opts ...TrafficOption) Option {
 // WithGuardOptions passes extra options to the engine's Guard.
 func WithGuardOptions(opts ...engine.Option) Option {
 	return func(r *Runner) { r.guardOpts = append(r.guardOpts, opts...) }
+}
+
+// WithAllowedNamespaces lets drills target these namespaces although they
+// are not labelled firedrill.dev/drills=enabled (--allow-namespace).
+func WithAllowedNamespaces(ns ...string) Option {
+	return func(r *Runner) { r.allowNS = append(r.allowNS, ns...) }
 }
 
 // WithTick sets how often observe and verify look at the target (default

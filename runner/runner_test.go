@@ -32,6 +32,10 @@ type stubFault struct {
 	injected  bool
 	removed   int
 	onInject  func()
+	// onStatus runs at the first Status call, after Inject returned.
+	onStatus func()
+	// onRemove runs at the first Remove call.
+	onRemove func()
 }
 
 func (f *stubFault) Inject(context.Context) (*scenarios.Injection, error) {
@@ -47,6 +51,13 @@ func (f *stubFault) Inject(context.Context) (*scenarios.Injection, error) {
 
 func (f *stubFault) Remove(context.Context) error {
 	f.mu.Lock()
+	cb := f.onRemove
+	f.onRemove = nil
+	f.mu.Unlock()
+	if cb != nil {
+		cb()
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.injected = false
 	f.removed++
@@ -55,6 +66,12 @@ func (f *stubFault) Remove(context.Context) error {
 
 func (f *stubFault) Status(context.Context) (scenarios.Status, error) {
 	f.mu.Lock()
+	if cb := f.onStatus; cb != nil {
+		f.onStatus = nil
+		f.mu.Unlock()
+		cb()
+		f.mu.Lock()
+	}
 	defer f.mu.Unlock()
 	msg := "nothing observed"
 	if f.effective {
@@ -98,7 +115,9 @@ func fakeTarget(t *testing.T) *fake.Clientset {
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{host}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(port))}},
 	}
-	return fake.NewClientset(dep, svc, slice)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop",
+		Labels: map[string]string{scenarios.DrillsLabel: scenarios.DrillsEnabled}}}
+	return fake.NewClientset(ns, dep, svc, slice)
 }
 
 func stubDrill(t *testing.T) *drills.Drill {
@@ -118,15 +137,16 @@ func stubDrill(t *testing.T) *drills.Drill {
 	return d
 }
 
-func stubRunner(cs *fake.Clientset, f *stubFault) *runner.Runner {
-	return runner.New(cs, runner.WithBackends(stubRunnerBackends(cs, f)), runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second))
+func stubRunner(cs *fake.Clientset, f *stubFault, opts ...runner.Option) *runner.Runner {
+	opts = append([]runner.Option{runner.WithBackends(stubRunnerBackends(cs, f)), runner.WithTick(200 * time.Millisecond), runner.WithMinObserve(2 * time.Second)}, opts...)
+	return runner.New(cs, opts...)
 }
 
-// stubRunnerBackends chooses the stub fault for every pod-kill.
+// stubRunnerBackends chooses the stub fault for every fault type.
 func stubRunnerBackends(cs *fake.Clientset, f *stubFault) runner.Backends {
-	return func(context.Context, drills.Fault) (*scenarios.Registry, string, error) {
+	return func(_ context.Context, spec drills.Fault) (*scenarios.Registry, string, error) {
 		reg := scenarios.NewRegistry(drills.BackendNative, scenarios.Deps{Client: cs})
-		err := reg.Register(drills.FaultPodKill, scenarios.FactoryFunc(func(context.Context, drills.Fault, drills.Target, scenarios.Deps) (scenarios.Fault, error) {
+		err := reg.Register(spec.Type, scenarios.FactoryFunc(func(context.Context, drills.Fault, drills.Target, scenarios.Deps) (scenarios.Fault, error) {
 			return f, nil
 		}))
 		return reg, "stub backend", err
@@ -166,16 +186,15 @@ func TestCancelDuringObserveTearsDown(t *testing.T) {
 	defer cancel()
 	f := &stubFault{effective: true}
 	f.onInject = func() {
-		// Interrupt as soon as the fault is in, like SIGTERM mid-drill;
-		// also change the target so teardown has something to restore.
-		go func() {
-			dep, err := cs.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
-			if err == nil {
-				dep.Spec.Template.Spec.Containers[0].Image = "web:v2-bad"
-				_, _ = cs.AppsV1().Deployments("shop").Update(context.Background(), dep, metav1.UpdateOptions{})
-			}
-			cancel()
-		}()
+		// The fault changes the target (so teardown has something to
+		// restore), then the run is interrupted as soon as the fault is
+		// in, like SIGTERM mid-drill.
+		dep, err := cs.AppsV1().Deployments("shop").Get(context.Background(), "web", metav1.GetOptions{})
+		if err == nil {
+			dep.Spec.Template.Spec.Containers[0].Image = "web:v2-bad"
+			_, _ = cs.AppsV1().Deployments("shop").Update(context.Background(), dep, metav1.UpdateOptions{})
+		}
+		go cancel()
 	}
 	d := stubDrill(t)
 	d.Spec.Timeouts.Observe = drills.D(time.Minute)

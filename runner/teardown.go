@@ -7,7 +7,6 @@ import (
 	"maps"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
@@ -18,9 +17,11 @@ import (
 
 // teardown always runs: it stops the traffic and the engine, removes every
 // fault that went in (also after a failed or interrupted run), puts the
-// target back to its pre-drill template, replicas and Service selector,
-// and waits for it to be available. It keeps going past errors and
-// returns them all.
+// fields of the target the drill changed back to their pre-drill values
+// (only those that still hold the drill's value: what others changed
+// during the drill is left as found and reported), puts the Service
+// selector back, and waits for the target to be available. It keeps going
+// past errors and returns them all.
 func (run *Run) teardown(ctx context.Context) error {
 	var errs []error
 	if run.stopTraf != nil {
@@ -51,7 +52,11 @@ func (run *Run) teardown(ctx context.Context) error {
 }
 
 // restoreTarget puts back what the drill or the engine changed on the
-// target and waits until it is available.
+// target, field by field (a Deployment's template, replicas, paused flag
+// and strategy; a Rollout's template and paused flag), only where the
+// field still holds a value the drill wrote, and waits until it is
+// available. A field someone else changed during the drill is left as
+// found and named in an event.
 func (run *Run) restoreTarget(ctx context.Context) error {
 	snap := run.snapshot
 	if snap == nil {
@@ -63,17 +68,24 @@ func (run *Run) restoreTarget(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restoring %s %s/%s: %w", snap.kind, t.Namespace, t.Name, err)
 	}
-	var changed bool
+	var (
+		changed bool
+		left    []string
+	)
 	if snap.kind == drills.TargetRollout {
-		changed, err = restoreRollout(ctx, wc, t, snap)
+		changed, left, err = run.restoreRollout(ctx, wc, snap)
 	} else {
-		changed, err = run.restoreDeployment(ctx, snap)
+		changed, left, err = run.restoreDeployment(ctx, snap)
 	}
 	if err != nil {
 		return fmt.Errorf("restoring %s %s/%s: %w", snap.kind, t.Namespace, t.Name, err)
 	}
 	if changed {
-		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown put %s %s/%s back to its pre-drill template (revision %s's) and annotations", snap.kind, t.Namespace, t.Name, snap.revision), nil)
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown put back what the drill changed on %s %s/%s (revision %s's values) and its annotations", snap.kind, t.Namespace, t.Name, snap.revision), nil)
+	}
+	if len(left) > 0 {
+		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("teardown left %s %s/%s as found: %s", snap.kind, t.Namespace, t.Name, strings.Join(left, "; ")),
+			map[string]string{"leftAsFound": strings.Join(left, "; ")})
 	}
 	if snap.hasSvc {
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -113,54 +125,97 @@ func (run *Run) restoreTarget(ctx context.Context) error {
 	return nil
 }
 
-// restoreDeployment puts the Deployment's template, replicas, paused flag,
-// strategy and firedrill.dev/ annotations back as they were before the
-// drill.
-func (run *Run) restoreDeployment(ctx context.Context, snap *targetSnapshot) (bool, error) {
+// restoreDeployment puts the Deployment's template, replicas, paused flag
+// and strategy back as they were before the drill where they still hold a
+// value the drill wrote (see written), and its firedrill.dev/ annotations.
+// It returns what it left as found.
+func (run *Run) restoreDeployment(ctx context.Context, snap *targetSnapshot) (changed bool, left []string, err error) {
 	t := run.drill.Spec.Target
 	cs := run.r.client
-	changed := false
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		dep, err := cs.AppsV1().Deployments(t.Namespace).Get(ctx, t.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		same := equality.Semantic.DeepEqual(dep.Spec.Template, snap.template) &&
-			equality.Semantic.DeepEqual(dep.Spec.Replicas, snap.replicas) && dep.Spec.Paused == snap.paused &&
-			equality.Semantic.DeepEqual(dep.Spec.Strategy, snap.strategy) &&
-			maps.Equal(marksOf(dep.Annotations), snap.marks)
-		if same {
+		left = nil
+		f := run.written.fates(deploymentFields(dep), snap)
+		update := !maps.Equal(marksOf(dep.Annotations), snap.marks)
+		switch f.template {
+		case fieldRevert:
+			dep.Spec.Template = *snap.template.DeepCopy()
+			update = true
+		case fieldLeftAsFound:
+			left = append(left, leftTemplate)
+		}
+		switch f.replicas {
+		case fieldRevert:
+			dep.Spec.Replicas = snap.replicas
+			update = true
+		case fieldLeftAsFound:
+			left = append(left, fmt.Sprintf("replicas %s (%s before the drill)", describeReplicas(dep.Spec.Replicas), describeReplicas(snap.replicas)))
+		}
+		switch f.paused {
+		case fieldRevert:
+			dep.Spec.Paused = snap.paused
+			update = true
+		case fieldLeftAsFound:
+			left = append(left, fmt.Sprintf("paused %t (%t before the drill)", dep.Spec.Paused, snap.paused))
+		}
+		switch f.strategy {
+		case fieldRevert:
+			dep.Spec.Strategy = *snap.strategy.DeepCopy()
+			update = true
+		case fieldLeftAsFound:
+			left = append(left, "the rollout strategy (changed during the drill by someone else)")
+		}
+		if !update {
 			return nil
 		}
-		dep.Spec.Template = *snap.template.DeepCopy()
-		dep.Spec.Replicas = snap.replicas
-		dep.Spec.Paused = snap.paused
-		dep.Spec.Strategy = *snap.strategy.DeepCopy()
 		dep.Annotations = withMarks(dep.Annotations, snap.marks)
 		_, err = cs.AppsV1().Deployments(t.Namespace).Update(ctx, dep, metav1.UpdateOptions{FieldManager: "firedrill-runner"})
 		changed = err == nil
 		return err
 	})
-	return changed, err
+	return changed, left, err
 }
+
+// leftTemplate names a pod template teardown left as found.
+const leftTemplate = "the pod template (changed during the drill by someone else)"
 
 // restoreRollout puts back only what a drill writes on a Rollout: the pod
 // template (faults push images and env, the engine's revert copies an old
 // revision's template back), spec.paused (the engine's hand-over to a
-// human) and the firedrill.dev/ annotations (fault and rollback records).
-// The strategy, replicas and everything else stay as the Rollout's owner
-// left them.
-func restoreRollout(ctx context.Context, wc workload.Interface, t drills.Target, snap *targetSnapshot) (bool, error) {
-	return wc.Mutate(ctx, t.Namespace, t.Name, func(w *workload.Workload) bool {
-		if equality.Semantic.DeepEqual(w.Template, snap.template) && w.Paused == snap.paused &&
-			maps.Equal(marksOf(w.Annotations), snap.marks) {
+// human), each only where it still holds a value the drill wrote, and the
+// firedrill.dev/ annotations (fault and rollback records). The strategy,
+// replicas and everything else stay as the Rollout's owner left them. It
+// returns what it left as found.
+func (run *Run) restoreRollout(ctx context.Context, wc workload.Interface, snap *targetSnapshot) (changed bool, left []string, err error) {
+	t := run.drill.Spec.Target
+	changed, err = wc.Mutate(ctx, t.Namespace, t.Name, func(w *workload.Workload) bool {
+		left = nil
+		f := run.written.fates(workloadFields(w), snap)
+		update := !maps.Equal(marksOf(w.Annotations), snap.marks)
+		switch f.template {
+		case fieldRevert:
+			w.Template = *snap.template.DeepCopy()
+			update = true
+		case fieldLeftAsFound:
+			left = append(left, leftTemplate)
+		}
+		switch f.paused {
+		case fieldRevert:
+			w.Paused = snap.paused
+			update = true
+		case fieldLeftAsFound:
+			left = append(left, fmt.Sprintf("paused %t (%t before the drill)", w.Paused, snap.paused))
+		}
+		if !update {
 			return false
 		}
-		w.Template = *snap.template.DeepCopy()
-		w.Paused = snap.paused
 		w.Annotations = withMarks(w.Annotations, snap.marks)
 		return true
 	})
+	return changed, left, err
 }
 
 // withMarks replaces the firedrill.dev/ annotations of ann by marks. Fault

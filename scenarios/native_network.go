@@ -145,6 +145,10 @@ func (f *netFault) Inject(ctx context.Context) (*Injection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scenarios: %s: %w", f.spec.Type, err)
 	}
+	// Inside a hostNetwork pod's "netns" is the node's.
+	if err := refuseUnsafePods(f.spec.Type, sel.Pods); err != nil {
+		return nil, err
+	}
 	meta := f.deps.meta(f.spec)
 	inj := &Injection{Type: f.spec.Type, DryRun: f.deps.DryRun, At: f.deps.Now(), Targets: podTargets(sel.Pods)}
 	for _, pod := range sel.Pods {

@@ -370,10 +370,17 @@ func TestSweeper(t *testing.T) {
 		return "", nil
 	}}
 	later.Exec, later.Netns = run, fakeNetns{}
+	// A hostNetwork pod's netns is the node's: the sweep stays out.
+	_, err = cs.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-agent", Namespace: ns, UID: "uid-node-agent"},
+		Spec:       corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{Name: "agent"}}},
+		Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "192.0.2.2"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
 	done, err = NewSweeper(later).Sweep(context.Background(), SweepOptions{Namespace: ns, Network: true, Owner: "test-drill"})
 	require.NoError(t, err)
 	require.NotEmpty(t, done)
-	require.Len(t, run.matching("iptables -w -D INPUT ! -i lo -j FIREDRILL-FAULT"), 2, "both running pods")
+	require.Len(t, run.matching("iptables -w -D INPUT ! -i lo -j FIREDRILL-FAULT"), 2, "both running pods, not the hostNetwork one")
 	require.Len(t, run.matching("-X FIREDRILL-FAULT"), 2)
 	require.Len(t, run.matching("tc qdisc del dev eth0 root handle fd:"), 2)
 }

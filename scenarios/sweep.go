@@ -159,6 +159,11 @@ func (s *Sweeper) sweepNetwork(ctx context.Context, ns string) ([]string, error)
 		if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
 			continue
 		}
+		// A hostNetwork pod's netns is the node's: no fault ever goes in
+		// there (refuseUnsafePods), so nothing in it is ours to undo.
+		if p.Spec.HostNetwork {
+			continue
+		}
 		n, err := CleanNetns(ctx, s.deps.Exec, s.deps.Netns, &p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("pod %s: %w", p.Name, err))

@@ -28,8 +28,9 @@ var ErrNotRoot = errors.New("local: the local cluster needs root")
 // the work folder and the host objects named after it, so a new Cluster
 // value with the same options controls a cluster another process created.
 type Cluster struct {
-	cfg config
-	p   paths
+	cfg  config
+	p    paths
+	cgfs cgroupFS
 }
 
 var _ clusters.Provider = (*Cluster)(nil)
@@ -38,7 +39,7 @@ var _ clusters.Provider = (*Cluster)(nil)
 // Create.
 func New(opts ...Option) *Cluster {
 	cfg := newConfig(opts)
-	return &Cluster{cfg: cfg, p: cfg.paths()}
+	return &Cluster{cfg: cfg, p: cfg.paths(), cgfs: hostCgroupFS()}
 }
 
 // Name returns "local".

@@ -53,8 +53,9 @@ type running struct {
 
 // start launches comp detached from our session (so that the cluster
 // outlives `firedrill cluster up` and a Ctrl-C in the terminal), logs to
-// logs/<name>.log, joins the components' freezer cgroup before exec (via a
-// tiny sh wrapper, so that no child escapes it) and records a PID file.
+// logs/<name>.log, joins the components' cgroup before exec (cgroup v1: via
+// a tiny sh wrapper writing the freezer cgroup's cgroup.procs; v2: started
+// in it by clone3), so that no child escapes it, and records a PID file.
 func (cl *Cluster) start(comp component) (*running, error) {
 	p := cl.p
 	logFile, err := os.OpenFile(cl.logPath(comp.name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -79,6 +80,17 @@ func (cl *Cluster) start(comp component) (*running, error) {
 	cmd.Stderr = logFile
 	cmd.Env = componentEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if dir := cl.componentsCgroup(); dir != "" && cl.cgfs.unified() {
+		// cgroup v2: clone3 starts the process in the cgroup, so not even
+		// the shell runs outside it.
+		cg, err := os.Open(dir)
+		if err != nil {
+			return nil, fmt.Errorf("local: start %s: cgroup: %w", comp.name, err)
+		}
+		defer cg.Close()
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(cg.Fd())
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("local: start %s: %w", comp.name, err)
 	}

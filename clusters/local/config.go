@@ -87,6 +87,12 @@ func WithRuncBinary(path string) Option { return func(c *config) { c.runcBin = p
 // pause image (default: found by walking up from the current directory).
 func WithModuleDir(dir string) Option { return func(c *config) { c.moduleDir = dir } }
 
+// WithServiceCIDR sets the Services' ClusterIP range (default
+// 10.96.0.0/16): the API server's --service-cluster-ip-range and the
+// host's routes of it (onto the bridge, a blackhole behind). Pick another
+// one when the host already routes the default range.
+func WithServiceCIDR(p netip.Prefix) Option { return func(c *config) { c.serviceCIDR = p } }
+
 // WithTimeout bounds Create (default 5m). Each health wait also has its own
 // shorter timeout.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }

@@ -33,17 +33,19 @@
 // 10.244.0.0/24) created before the API server, which advertises the gateway
 // address. The CNI config (bridge + host-local + portmap + loopback from
 // /usr/lib/cni) has ipMasq off. Before any pod starts, Create routes the
-// service CIDR (10.96.0.0/16) onto the bridge, with a blackhole route of a
-// higher metric behind it, and installs an iptables chain FIREDRILL-FWD,
-// jumped to from FORWARD, that drops forwarded traffic from the pod CIDR to
-// any interface other than the bridge, so pod traffic can never leave the
-// machine. The host reaches pod IPs directly and pods reach the host at the
-// gateway address. A blackhole alone would stop the host's own ClusterIP
-// traffic: a connect() is routed before kube-proxy's nat OUTPUT rules DNAT
-// it, and a blackholed destination fails that lookup with EINVAL. Routed
-// onto the bridge, ClusterIP traffic kube-proxy DNATs reaches a pod, and
-// anything it does not is sent onto the bridge, where only our pods are
-// (see setupNetwork).
+// service CIDR (10.96.0.0/16, WithServiceCIDR) onto the bridge, with a
+// blackhole route of a higher metric behind it, both marked proto 198, and
+// installs an iptables chain FIREDRILL-FWD, jumped to from FORWARD, that
+// drops forwarded traffic from the pod CIDR to any interface other than the
+// bridge, so pod traffic can never leave the machine. The host reaches pod
+// IPs directly and pods reach the host at the gateway address. A blackhole
+// alone would stop the host's own ClusterIP traffic: a connect() is routed
+// before kube-proxy's nat OUTPUT rules DNAT it, and a blackholed
+// destination fails that lookup with EINVAL. Routed onto the bridge,
+// ClusterIP traffic kube-proxy DNATs reaches a pod, and anything it does
+// not is sent onto the bridge, where only our pods are (see setupNetwork).
+// A route to the service CIDR (or inside it) without the mark belongs to
+// someone else: Create refuses to replace it and teardown never deletes it.
 //
 // # Work folder
 //
@@ -69,16 +71,17 @@
 // the error carries the failing component's last log lines.
 //
 // Components run in their own session (they outlive the firedrill process)
-// and in the freezer cgroup firedrill/<name>/components; the kubelet's cgroup
-// root is firedrill/<name>, so every pod and containerd shim is found through
+// and in the cgroup firedrill/<name>/components (of the freezer hierarchy on
+// cgroup v1, of the single tree on v2); the kubelet's cgroup root is
+// firedrill/<name>, so every pod and containerd shim is found through
 // cgroups, never by process name. Delete stops the components by PID
-// (SIGTERM, then SIGKILL after a grace period), freezes and kills whatever is
-// left in the cluster's cgroups, unmounts everything under the work folder
-// deepest first (overlay rootfs, shm, kubelet tmpfs and projected volumes,
-// CNI netns), removes the bridge, routes and iptables chain, the KUBE-*
-// iptables chains our kubelet and kube-proxy created with the jumps to them
-// and the host folders our kubelet created (only those that did not exist
-// before), shim sockets and CNI cache entries of our containers, the cgroups
+// (SIGTERM, then SIGKILL after a grace period), kills whatever is left in
+// the cluster's cgroups (v2: cgroup.kill; otherwise frozen first), unmounts
+// everything under the work folder deepest first (overlay rootfs, shm,
+// kubelet tmpfs and projected volumes, CNI netns), removes the bridge, its
+// marked routes and iptables chain, the KUBE-* iptables chains our kubelet
+// and kube-proxy created with the jumps to them and the host folders our
+// kubelet created (only those that did not exist before), shim sockets and CNI cache entries of our containers, the cgroups
 // and the work folder. It is safe to call twice and after a crash.
 //
 // Create and Delete of one cluster are serialised by a lock file next to the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"time"
@@ -104,15 +105,40 @@ func (cl *Cluster) setupNetwork(ctx context.Context) error {
 	if _, err := run(ctx, "ip", "link", "set", cfg.bridge, "up"); err != nil {
 		return fmt.Errorf("local: bridge: %w", err)
 	}
-	svc := cfg.serviceCIDR.Masked().String()
-	// The backstop first, so that the service CIDR is never unrouted.
-	if _, err := run(ctx, "ip", "route", "replace", "blackhole", svc, "metric", serviceBlackholeMetric); err != nil {
-		return fmt.Errorf("local: service CIDR route: %w", err)
-	}
-	if _, err := run(ctx, "ip", "route", "replace", svc, "dev", cfg.bridge); err != nil {
-		return fmt.Errorf("local: service CIDR route: %w", err)
+	if err := cl.setupServiceRoutes(ctx); err != nil {
+		return err
 	}
 	return cl.setupForwardChain(ctx)
+}
+
+// setupServiceRoutes installs the service CIDR's two routes, both marked
+// with routeProto: the backstop blackhole first (so that the range is never
+// unrouted), then the route onto the bridge. It first refuses, through
+// checkServiceRoute, when the host has a route to that range or inside it
+// that the cluster did not make: "replace" below then only ever replaces a
+// route of ours (the same destination and metric, e.g. left by a crashed
+// run). It records the CIDR for teardown.
+func (cl *Cluster) setupServiceRoutes(ctx context.Context) error {
+	cfg := cl.cfg
+	cidr := cfg.serviceCIDR.Masked()
+	out, err := run(ctx, "ip", "-o", "-4", "route", "show")
+	if err != nil {
+		return fmt.Errorf("local: service CIDR route: %w", err)
+	}
+	if err := checkServiceRoute(out, cidr); err != nil {
+		return err
+	}
+	if err := cl.recordServiceCIDR(); err != nil {
+		return err
+	}
+	svc := cidr.String()
+	if _, err := run(ctx, "ip", "route", "replace", "blackhole", svc, "metric", serviceBlackholeMetric, "proto", routeProto); err != nil {
+		return fmt.Errorf("local: service CIDR route: %w", err)
+	}
+	if _, err := run(ctx, "ip", "route", "replace", svc, "dev", cfg.bridge, "metric", "0", "proto", routeProto); err != nil {
+		return fmt.Errorf("local: service CIDR route: %w", err)
+	}
+	return nil
 }
 
 func (cl *Cluster) setupForwardChain(ctx context.Context) error {
@@ -156,12 +182,13 @@ func (cl *Cluster) networkInPlace(ctx context.Context) error {
 	if _, err := net.InterfaceByName(cfg.bridge); err != nil {
 		return fmt.Errorf("bridge %s missing", cfg.bridge)
 	}
-	bridge, blackhole := cl.serviceRoutes(ctx)
+	cidr := cl.recordedServiceCIDR().Masked()
+	bridge, blackhole := cl.serviceRoutes(ctx, cidr)
 	if !bridge {
-		return fmt.Errorf("route of %s to %s missing", cfg.serviceCIDR.Masked(), cfg.bridge)
+		return fmt.Errorf("route of %s to %s (proto %s) missing", cidr, cfg.bridge, routeProto)
 	}
 	if !blackhole {
-		return fmt.Errorf("blackhole route for %s (metric %s) missing", cfg.serviceCIDR.Masked(), serviceBlackholeMetric)
+		return fmt.Errorf("blackhole route for %s (metric %s, proto %s) missing", cidr, serviceBlackholeMetric, routeProto)
 	}
 	for _, fam := range guardFamilies() {
 		if _, err := run(ctx, fam, "-w", "5", "-C", "FORWARD", "-j", forwardChain); err != nil {
@@ -180,24 +207,14 @@ func (cl *Cluster) networkInPlace(ctx context.Context) error {
 // the service CIDR; the route onto the bridge has metric 0 and wins.
 const serviceBlackholeMetric = "4096"
 
-// serviceRoutes reports which of the service CIDR's two routes are in the
-// main table: onto the bridge, and the backstop blackhole.
-func (cl *Cluster) serviceRoutes(ctx context.Context) (bridge, blackhole bool) {
-	svc := cl.cfg.serviceCIDR.Masked().String()
-	out, err := run(ctx, "ip", "-4", "route", "show", "exact", svc)
+// serviceRoutes reports which of the cluster's two marked routes of cidr
+// are in the main table: onto the bridge, and the backstop blackhole.
+func (cl *Cluster) serviceRoutes(ctx context.Context, cidr netip.Prefix) (bridge, blackhole bool) {
+	out, err := run(ctx, "ip", "-o", "-4", "route", "show", "exact", cidr.Masked().String())
 	if err != nil {
 		return false, false
 	}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) >= 3 && f[0] == svc && f[1] == "dev" && f[2] == cl.cfg.bridge:
-			bridge = true
-		case len(f) >= 4 && f[0] == "blackhole" && f[1] == svc && f[2] == "metric" && f[3] == serviceBlackholeMetric:
-			blackhole = true
-		}
-	}
-	return bridge, blackhole
+	return serviceRoutesIn(out, cidr, cl.cfg.bridge)
 }
 
 // teardownNetwork removes what setupNetwork added. Missing pieces are fine.
@@ -219,22 +236,14 @@ func (cl *Cluster) teardownNetwork(ctx context.Context) error {
 			}
 		}
 	}
-	// The route onto the bridge first, then the backstop blackhole (and
-	// the metric-0 blackhole older versions installed).
-	svc := cfg.serviceCIDR.Masked().String()
-	if bridge, _ := cl.serviceRoutes(ctx); bridge {
-		if _, err := run(ctx, "ip", "route", "del", svc, "dev", cfg.bridge); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for i := 0; i < 5; i++ {
-		out, _ := run(ctx, "ip", "-4", "route", "show", "exact", svc, "type", "blackhole")
-		if !strings.Contains(out, svc) {
-			break
-		}
-		if _, err := run(ctx, "ip", "route", "del", "blackhole", svc); err != nil {
-			errs = append(errs, err)
-			break
+	// Only our own, marked routes, the one onto the bridge first, then the
+	// backstop blackhole: a route to the range someone else made stays.
+	cidr := cl.recordedServiceCIDR().Masked()
+	if out, err := run(ctx, "ip", "-o", "-4", "route", "show", "exact", cidr.String()); err == nil {
+		for _, r := range ourRoutes(out, cidr) {
+			if _, err := run(ctx, "ip", append([]string{"route", "del"}, r.delArgs()...)...); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if _, err := net.InterfaceByName(cfg.bridge); err == nil {

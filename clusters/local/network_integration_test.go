@@ -151,7 +151,11 @@ func TestPodNetwork(t *testing.T) {
 	require.Contains(t, out, " dev "+cl.cfg.bridge+" ")
 	out, err = run(ctx, "ip", "route", "show", "match", cl.cfg.apiServiceIP().String())
 	require.NoError(t, err)
-	require.Contains(t, out, "blackhole "+cl.cfg.serviceCIDR.String()+" metric "+serviceBlackholeMetric)
+	require.Contains(t, out, "blackhole "+cl.cfg.serviceCIDR.String()+" proto "+routeProto+" metric "+serviceBlackholeMetric)
+	out, err = run(ctx, "ip", "-o", "-4", "route", "show", "exact", cl.cfg.serviceCIDR.String())
+	require.NoError(t, err)
+	bridge, blackhole := serviceRoutesIn(out, cl.cfg.serviceCIDR, cl.cfg.bridge)
+	require.True(t, bridge && blackhole, "both service CIDR routes marked proto %s: %s", routeProto, out)
 	require.NoError(t, cl.networkInPlace(ctx))
 }
 

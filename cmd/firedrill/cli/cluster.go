@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -41,11 +42,12 @@ func (f *clusterFlags) options(w io.Writer) []local.Option {
 
 type clusterUpFlags struct {
 	clusterFlags
-	timeout    time.Duration
-	kubeBinDir string
-	runc       string
-	moduleDir  string
-	chaosMesh  bool
+	timeout     time.Duration
+	kubeBinDir  string
+	runc        string
+	moduleDir   string
+	chaosMesh   bool
+	serviceCIDR string
 }
 
 type clusterDownFlags struct {
@@ -106,6 +108,13 @@ tears down whatever was started.`,
 			if f.moduleDir != "" {
 				opts = append(opts, local.WithModuleDir(f.moduleDir))
 			}
+			if f.serviceCIDR != "" {
+				p, err := netip.ParsePrefix(f.serviceCIDR)
+				if err != nil {
+					return fmt.Errorf("cluster up: --service-cidr %q: %w", f.serviceCIDR, err)
+				}
+				opts = append(opts, local.WithServiceCIDR(p))
+			}
 			cl := local.New(opts...)
 			if err := cl.Create(ctx); err != nil {
 				return err
@@ -131,6 +140,7 @@ tears down whatever was started.`,
 	cmd.Flags().StringVar(&f.kubeBinDir, "kubernetes-bin", "", "folder with kube-apiserver, kubelet, etcd... (default: hack/tools.sh cache)")
 	cmd.Flags().StringVar(&f.runc, "runc", "", "runc binary for containerd (default: hack/tools.sh cache)")
 	cmd.Flags().StringVar(&f.moduleDir, "module-dir", "", "firedrill source tree, to build the pause image (default: found from the current folder)")
+	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", local.DefaultServiceCIDR, "Services' ClusterIP range, routed onto the cluster's bridge on the host; pick another one if the host already routes it")
 	cmd.Flags().BoolVar(&f.chaosMesh, "chaos-mesh", false, "also install the Chaos Mesh CRDs and run its controller-manager (from hack/build-chaos-mesh.sh)")
 	return cmd
 }

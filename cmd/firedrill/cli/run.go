@@ -38,6 +38,8 @@ type runFlags struct {
 	noGuard    bool
 	quiet      bool
 	verbose    bool
+	// allowNamespaces opt namespaces in without the label.
+	allowNamespaces []string
 	// junitInconclusive is --junit-inconclusive: error or skipped.
 	junitInconclusive string
 }
@@ -64,6 +66,7 @@ func (f *runFlags) registerRunner(cmd *cobra.Command) {
 	fl.StringVar(&f.localName, "name", local.DefaultName, "with --local: the local cluster's name")
 	fl.StringVar(&f.home, "home", "", "with --local: firedrill home folder (default $FIREDRILL_HOME or "+local.DefaultHome+")")
 	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus URL for every drill (default: each drill's spec.prometheus.url)")
+	fl.StringSliceVar(&f.allowNamespaces, "allow-namespace", nil, "let drills target this namespace although it is not labelled firedrill.dev/drills=enabled (repeatable)")
 	fl.StringVar(&f.auditDSN, "audit-dsn", "", "engine audit store: a postgres:// URL or a SQLite file (default: a SQLite file per run under the report folder)")
 	fl.BoolVar(&f.noGuard, "no-guard", false, "disable the rollback engine: show what the faults do unguarded (the counterfactual)")
 }
@@ -116,14 +119,17 @@ func newRunCmd() *cobra.Command {
 		Use:   "run DRILL... [--kubeconfig K --context C ... | --local] [--report-dir DIR]",
 		Short: "Run drills: inject their faults, let the engine roll back, judge SLOs, MTTD and MTTR",
 		Long: `Run runs each drill (a file or a folder of *.yaml drills), one after the
-other, through its phases: preflight (target healthy, Prometheus answering,
-faults buildable; leftovers of crashed runs swept) → baseline (traffic on,
-the SLOs must hold before any fault, else the drill is inconclusive) →
-inject → observe (proof that each fault took effect, the engine's
-detection, decision and action, a 1 s timeline) → verify (SLOs hold for the
-stability window, consistency checks) → teardown (traffic and engine
-stopped, faults removed, target back to its pre-drill template), which
-always runs, also on Ctrl-C or SIGTERM.
+other, through its phases: preflight (namespaces opted in with the label
+firedrill.dev/drills=enabled or --allow-namespace, no network or process
+fault on a hostNetwork, hostPID or privileged pod, target healthy,
+Prometheus answering, faults buildable; leftovers of crashed runs swept) →
+baseline (traffic on, the SLOs must hold before any fault, else the drill
+is inconclusive) → inject → observe (proof that each fault took effect,
+the engine's detection, decision and action, a 1 s timeline) → verify
+(SLOs hold for the stability window, consistency checks) → teardown (traffic and engine
+stopped, faults removed, what the drill changed on the target put back,
+what others changed meanwhile left as found and reported), which always
+runs, also on Ctrl-C or SIGTERM.
 
 MTTD is the first fault's injection to the engine's first detection (with
 --no-guard: to the first SLO breach); MTTR is the injection to the start of
@@ -241,6 +247,9 @@ func (f *runFlags) runnerOptions(ctx context.Context, cmd *cobra.Command, cfg *r
 	}
 	if f.noGuard {
 		opts = append(opts, runner.WithoutGuard())
+	}
+	if len(f.allowNamespaces) > 0 {
+		opts = append(opts, runner.WithAllowedNamespaces(f.allowNamespaces...))
 	}
 	if cfg != nil {
 		// An Argo Rollouts Rollout target: its preflight, faults,
