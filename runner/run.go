@@ -158,6 +158,9 @@ func (run *Run) phase(ctx context.Context, p phase) error {
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, scenarios.ErrAborted) {
+		err = fmt.Errorf("%w: %w", ErrInconclusive, cause)
+	}
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("phase %s timed out after %s: %w", p.name, p.timeout(run.drill), err)
 	}

@@ -142,6 +142,9 @@ func NativeBackends(client kubernetes.Interface, log *slog.Logger) Backends {
 // the drill (a baseline that does not hold, a fault that never took effect).
 var ErrInconclusive = errors.New("inconclusive")
 
+// KillSwitchPoll is how often a running drill reads the kill switch.
+const KillSwitchPoll = time.Second
+
 // inconclusive wraps a reason as an ErrInconclusive.
 func inconclusive(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInconclusive, fmt.Sprintf(format, args...))
@@ -169,6 +172,24 @@ func (r *Runner) Run(ctx context.Context, d *drills.Drill) (*drills.Result, erro
 	total := d.Spec.Timeouts.Total.Duration
 	tctx, cancel := context.WithTimeout(ctx, total)
 	defer cancel()
+	// The kill switch: set before the drill starts or while it runs, it
+	// stops the drill (inconclusive, "aborted"); teardown still removes
+	// the faults.
+	tctx, abort := context.WithCancelCause(tctx)
+	defer abort(nil)
+	watched := make(chan struct{})
+	if r.client != nil {
+		go func() {
+			defer close(watched)
+			scenarios.NewKillSwitch(r.client).Watch(tctx, KillSwitchPoll, func(a *scenarios.Abort) {
+				run.event(drills.EventNote, r.now(), a.Error(), map[string]string{"abort": "true"})
+				r.log.Warn("drill aborted", "drill", d.Metadata.Name, "reason", a.Error())
+				abort(a)
+			})
+		}()
+	} else {
+		close(watched)
+	}
 	r.log.Info("drill started", "drill", d.Metadata.Name, "run", run.res.RunID)
 
 	var failure error
@@ -191,6 +212,8 @@ func (r *Runner) Run(ctx context.Context, d *drills.Drill) (*drills.Result, erro
 			run.teardownErr = err
 		}
 	}
+	abort(nil) // the watch ends before the result is final
+	<-watched
 	run.finish(ctx, failure)
 	r.log.Info("drill finished", "drill", d.Metadata.Name, "verdict", run.res.Verdict, "reason", run.res.Reason)
 	return run.res, nil

@@ -213,3 +213,41 @@ func TestCancelDuringObserveTearsDown(t *testing.T) {
 	}
 	require.NotNil(t, teardown, "teardown ran")
 }
+
+// TestKillSwitchAbortsRunningDrill: the kill switch set while the fault is
+// in stops the drill, which removes the fault and ends inconclusive
+// ("aborted"), naming who set it and why.
+func TestKillSwitchAbortsRunningDrill(t *testing.T) {
+	cs := fakeTarget(t)
+	f := &stubFault{effective: true}
+	f.onInject = func() {
+		go func() {
+			_ = scenarios.NewKillSwitch(cs).Set(context.Background(), scenarios.Abort{Reason: "INC-1: stop all chaos", By: "sre@ops"})
+		}()
+	}
+	d := stubDrill(t)
+	d.Spec.Timeouts.Observe = drills.D(time.Minute)
+	start := time.Now()
+	res, err := stubRunner(cs, f).Run(context.Background(), d)
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 30*time.Second, "stopped long before observe's minute")
+	require.Equal(t, drills.VerdictInconclusive, res.Verdict, res.Reason)
+	require.Contains(t, res.Reason, "aborted: kill switch default/firedrill-abort set by sre@ops")
+	require.Contains(t, res.Reason, "INC-1: stop all chaos")
+	require.Positive(t, f.removals(), "the fault was removed")
+}
+
+// TestKillSwitchSetRefusesDrill: with the switch set no drill starts; it
+// ends inconclusive in preflight and no fault goes in.
+func TestKillSwitchSetRefusesDrill(t *testing.T) {
+	cs := fakeTarget(t)
+	require.NoError(t, scenarios.NewKillSwitch(cs).Set(context.Background(), scenarios.Abort{Reason: "freeze"}))
+	f := &stubFault{effective: true}
+	res, err := stubRunner(cs, f).Run(context.Background(), stubDrill(t))
+	require.NoError(t, err)
+	require.Equal(t, drills.VerdictInconclusive, res.Verdict, res.Reason)
+	require.Contains(t, res.Reason, "aborted")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.False(t, f.injected, "nothing was injected")
+}

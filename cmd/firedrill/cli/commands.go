@@ -4,7 +4,7 @@ import "github.com/spf13/cobra"
 
 // addExtraCommands wires the commands of the cluster and image tooling.
 func addExtraCommands(root *cobra.Command) {
-	root.AddCommand(newClusterCmd(), newImageCmd(), newTrafficCmd(), newDemoCmd(), newReportCmd(), newGuardCmd(), newSnapshotCmd(), newRunCmd(), newWiredScheduleCmd(), newAuditCmd())
+	root.AddCommand(newClusterCmd(), newImageCmd(), newTrafficCmd(), newDemoCmd(), newReportCmd(), newGuardCmd(), newSnapshotCmd(), newRunCmd(), newAbortCmd(), newWiredScheduleCmd(), newAuditCmd())
 }
 
 // newWiredScheduleCmd is `firedrill schedule` with the drill runner behind

@@ -57,18 +57,24 @@ func (f *runFlags) register(cmd *cobra.Command) {
 // the runner (shared by run and schedule).
 func (f *runFlags) registerRunner(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	// kubectl's --kubeconfig, --context, --namespace, --request-timeout, …;
-	// without them: $KUBECONFIG, ~/.kube/config, or the in-cluster service
-	// account.
-	f.kube = newKubeFlags()
-	f.kube.register(fl, drillNamespaceUsage)
-	fl.BoolVar(&f.local, "local", false, "run on the embedded local cluster's demo stack (make demo-up); sets FIREDRILL_LEDGER_DSN from its PostgreSQL when unset")
-	fl.StringVar(&f.localName, "name", local.DefaultName, "with --local: the local cluster's name")
-	fl.StringVar(&f.home, "home", "", "with --local: firedrill home folder (default $FIREDRILL_HOME or "+local.DefaultHome+")")
+	f.registerCluster(cmd, drillNamespaceUsage, "run on the embedded local cluster's demo stack (make demo-up); sets FIREDRILL_LEDGER_DSN from its PostgreSQL when unset")
 	fl.StringVar(&f.prometheus, "prometheus", "", "Prometheus URL for every drill (default: each drill's spec.prometheus.url)")
 	fl.StringSliceVar(&f.allowNamespaces, "allow-namespace", nil, "let drills target this namespace although it is not labelled firedrill.dev/drills=enabled (repeatable)")
 	fl.StringVar(&f.auditDSN, "audit-dsn", "", "engine audit store: a postgres:// URL or a SQLite file (default: a SQLite file per run under the report folder)")
 	fl.BoolVar(&f.noGuard, "no-guard", false, "disable the rollback engine: show what the faults do unguarded (the counterfactual)")
+}
+
+// registerCluster registers the flags that choose the cluster: kubectl's
+// --kubeconfig, --context, --namespace (nsUsage), --request-timeout, …
+// (without them: $KUBECONFIG, ~/.kube/config, or the in-cluster service
+// account), or --local with --name and --home.
+func (f *runFlags) registerCluster(cmd *cobra.Command, nsUsage, localUsage string) {
+	fl := cmd.Flags()
+	f.kube = newKubeFlags()
+	f.kube.register(fl, nsUsage)
+	fl.BoolVar(&f.local, "local", false, localUsage)
+	fl.StringVar(&f.localName, "name", local.DefaultName, "with --local: the local cluster's name")
+	fl.StringVar(&f.home, "home", "", "with --local: firedrill home folder (default $FIREDRILL_HOME or "+local.DefaultHome+")")
 }
 
 // scheduleRunner returns the schedule command's RunFunc: the drill runner
