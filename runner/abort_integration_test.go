@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/firedrill/firedrill/clusters/local/stack"
 	"github.com/firedrill/firedrill/clusters/local/stack/stacktest"
 	"github.com/firedrill/firedrill/drills"
 	"github.com/firedrill/firedrill/runner"
@@ -77,4 +79,27 @@ func TestAbortStopsPartitionDrill(t *testing.T) {
 	msg, err = exec.Command(bin, "abort", "--kubeconfig", kubeconfig, "--clear").CombinedOutput()
 	require.NoError(t, err, "%s", msg)
 	require.Contains(t, string(msg), "lifted")
+}
+
+// TestDryRunPreviewsPartition: firedrill run --dry-run on the weekly
+// partition drill passes preflight, names the payment pods the partition
+// would pick from, injects nothing and exits 0; the Deployment is left as
+// it was.
+func TestDryRunPreviewsPartition(t *testing.T) {
+	st, cs := stackClient(t)
+	bin := buildCLI(t)
+	before, err := cs.AppsV1().Deployments(stack.Namespace).Get(context.Background(), stack.Deployment, metav1.GetOptions{})
+	require.NoError(t, err)
+
+	out, err := exec.Command(bin, "run", "--dry-run", "-q", "--kubeconfig", st.Cluster().Kubeconfig(), "--report-dir", t.TempDir(),
+		filepath.Join("..", "drills", "examples", "network-partition-weekly.yaml")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Logf("firedrill run --dry-run:\n%s", out)
+	require.Contains(t, string(out), "network-partition-weekly: SKIPPED — dry run: preflight passed, nothing injected")
+	require.Regexp(t, `mode one of the [1-9][0-9]* pod\(s\) matching app=payment in firedrill-demo: payment-`, string(out))
+	require.NotContains(t, string(out), " injected: ")
+
+	after, err := cs.AppsV1().Deployments(stack.Namespace).Get(context.Background(), stack.Deployment, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, before.Generation, after.Generation, "the Deployment was not changed")
 }

@@ -92,10 +92,15 @@ func (run *Run) preflight(ctx context.Context) error {
 	// ran its teardown), and every other drill's expired faults.
 	sweeper := scenarios.NewSweeper(scenarios.Deps{Client: cs, Dynamic: run.r.dyn, Logger: run.r.log})
 	var swept []string
-	for _, o := range []scenarios.SweepOptions{
+	sweeps := []scenarios.SweepOptions{
 		{Namespace: t.Namespace, Owner: run.owner},
 		{Namespace: t.Namespace, Network: true},
-	} {
+	}
+	if run.r.dryRun {
+		sweeps = nil
+		run.event(drills.EventNote, run.r.now(), "dry run: leftovers of earlier runs are not swept", nil)
+	}
+	for _, o := range sweeps {
 		done, err := sweeper.Sweep(ctx, o)
 		if err != nil {
 			return fmt.Errorf("sweeping faults left by earlier runs: %w", err)
@@ -196,6 +201,9 @@ func (run *Run) preflight(ctx context.Context) error {
 		run.faults = append(run.faults, &injected{spec: spec, fault: f, backend: string(reg.Backend())})
 		run.event(drills.EventNote, run.r.now(), fmt.Sprintf("fault %s: %s (%s)", spec.Name, f.Describe(), why),
 			map[string]string{"fault": spec.Name, "backend": string(reg.Backend())})
+		if run.r.dryRun {
+			run.previewFault(ctx, spec, f)
+		}
 	}
 
 	if snap.hasSvc {
@@ -216,6 +224,28 @@ func (run *Run) preflight(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// previewFault records, in a dry run, what the fault would do and the pods
+// its selector matches now (its mode picks among them at injection).
+func (run *Run) previewFault(ctx context.Context, spec drills.Fault, f scenarios.Fault) {
+	msg := fmt.Sprintf("dry run: fault %s would %s", spec.Name, f.Describe())
+	c, err := scenarios.CandidatePods(ctx, run.r.client, spec, run.drill.Spec.Target)
+	switch {
+	case err != nil:
+		msg += fmt.Sprintf("; its pods could not be listed: %v", err)
+	default:
+		names := make([]string, len(c.Pods))
+		for i, p := range c.Pods {
+			names[i] = p.Name
+		}
+		mode := "all"
+		if spec.Selector != nil && spec.Selector.Mode != "" {
+			mode = string(spec.Selector.Mode)
+		}
+		msg += fmt.Sprintf("; mode %s of the %d pod(s) matching %s in %s: %s", mode, len(c.Pods), c.Selector, c.Namespace, strings.Join(names, ", "))
+	}
+	run.event(drills.EventNote, run.r.now(), msg, map[string]string{"fault": spec.Name, "dryRun": "true"})
 }
 
 // checkTargetsSafe refuses the drill unless the target's namespace and

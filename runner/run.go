@@ -199,7 +199,7 @@ func (run *Run) finish(ctx context.Context, failure error) {
 	res := run.res
 	res.Finished = run.r.now()
 	run.measure()
-	if failure == nil || errors.Is(failure, errVerdictFailed) {
+	if (failure == nil || errors.Is(failure, errVerdictFailed)) && !run.r.dryRun {
 		run.expectations()
 	}
 	if run.gen != nil {
@@ -216,6 +216,8 @@ func (run *Run) finish(ctx context.Context, failure error) {
 		}
 	}
 	switch {
+	case failure == nil && run.r.dryRun:
+		res.Verdict, res.Reason = drills.VerdictSkipped, "dry run: preflight passed, nothing injected"
 	case failure != nil && errors.Is(failure, ErrInconclusive):
 		res.Verdict, res.Reason = drills.VerdictInconclusive, failure.Error()
 	case failure != nil && errors.Is(failure, context.Canceled):

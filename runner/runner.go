@@ -46,6 +46,7 @@ type Runner struct {
 	minObserve time.Duration
 	guardOpts  []engine.Option
 	allowNS    []string
+	dryRun     bool
 }
 
 // Option configures a Runner.
@@ -102,6 +103,13 @@ func WithGuardOptions(opts ...engine.Option) Option {
 func WithAllowedNamespaces(ns ...string) Option {
 	return func(r *Runner) { r.allowNS = append(r.allowNS, ns...) }
 }
+
+// WithDryRun makes every run a preview: preflight checks the drill and
+// resolves its target and faults (read only: no sweep of earlier runs'
+// leftovers), records what each fault would do and to which pods, and
+// the run ends there with the verdict skipped. Nothing is injected and
+// the engine does not start.
+func WithDryRun() Option { return func(r *Runner) { r.dryRun = true } }
 
 // WithTick sets how often observe and verify look at the target (default
 // 1s; tests shorten it).
@@ -196,6 +204,10 @@ func (r *Runner) Run(ctx context.Context, d *drills.Drill) (*drills.Result, erro
 	for _, p := range r.phases() {
 		if failure != nil && p.name != phaseTeardown {
 			run.skipPhase(p.name, "skipped after "+failure.Error())
+			continue
+		}
+		if r.dryRun && p.name != phasePreflight && p.name != phaseTeardown {
+			run.skipPhase(p.name, "dry run: nothing injected")
 			continue
 		}
 		pctx := tctx

@@ -251,3 +251,36 @@ func TestKillSwitchSetRefusesDrill(t *testing.T) {
 	defer f.mu.Unlock()
 	require.False(t, f.injected, "nothing was injected")
 }
+
+// TestDryRunInjectsNothing: a dry run passes preflight, records what the
+// fault would do and to which pods, skips every other phase but teardown,
+// touches nothing and ends skipped.
+func TestDryRunInjectsNothing(t *testing.T) {
+	cs := fakeTarget(t)
+	f := &stubFault{effective: true}
+	res, err := stubRunner(cs, f, runner.WithDryRun()).Run(context.Background(), stubDrill(t))
+	require.NoError(t, err)
+	require.Equal(t, drills.VerdictSkipped, res.Verdict, res.Reason)
+	require.Equal(t, "dry run: preflight passed, nothing injected", res.Reason)
+	f.mu.Lock()
+	require.False(t, f.injected, "nothing was injected")
+	f.mu.Unlock()
+	verdicts := map[string]drills.Verdict{}
+	for _, p := range res.Phases {
+		verdicts[p.Name] = p.Verdict
+	}
+	require.Equal(t, map[string]drills.Verdict{"preflight": drills.VerdictPassed, "baseline": drills.VerdictSkipped, "inject": drills.VerdictSkipped,
+		"observe": drills.VerdictSkipped, "verify": drills.VerdictSkipped, "teardown": drills.VerdictPassed}, verdicts)
+	var preview []string
+	for _, e := range res.Events {
+		if e.Attributes["dryRun"] == "true" {
+			preview = append(preview, e.Message)
+		}
+	}
+	require.Len(t, preview, 1, "one preview per fault")
+	require.Contains(t, preview[0], "dry run: fault ")
+	require.Contains(t, preview[0], "pod(s) matching")
+	for _, a := range cs.Actions() {
+		require.Contains(t, []string{"get", "list", "watch"}, a.GetVerb(), "a dry run only reads: %s %s", a.GetVerb(), a.GetResource().Resource)
+	}
+}

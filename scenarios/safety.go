@@ -109,29 +109,48 @@ func CheckFaultTargets(ctx context.Context, cs kubernetes.Interface, spec drills
 	if !HostFault(spec.Type) {
 		return nil
 	}
+	if spec.Type == drills.FaultChaosMesh && (spec.Selector == nil || len(spec.Selector.Labels) == 0) && target.Name == "" {
+		return nil // a raw object with its own selector: checked by Chaos Mesh's own rules
+	}
+	c, err := CandidatePods(ctx, cs, spec, target)
+	if err != nil {
+		return err
+	}
+	return refuseUnsafePods(spec.Type, c.Pods)
+}
+
+// Candidates are the pods a fault may pick from.
+type Candidates struct {
+	// Namespace and Selector are where and how they were selected.
+	Namespace, Selector string
+	// Pods are the matching pods not being deleted.
+	Pods []corev1.Pod
+}
+
+// CandidatePods lists the pods the fault's selector (or, without one, the
+// target's) matches now: the set its mode picks from at injection. It
+// only reads.
+func CandidatePods(ctx context.Context, cs kubernetes.Interface, spec drills.Fault, target drills.Target) (Candidates, error) {
 	sel := spec.Selector
 	if sel == nil {
 		sel = &drills.Selector{}
 	}
 	ns := FaultNamespace(spec, target)
-	if spec.Type == drills.FaultChaosMesh && len(sel.Labels) == 0 && target.Name == "" {
-		return nil // a raw object with its own selector: checked by Chaos Mesh's own rules
-	}
 	lsel, err := podSelector(ctx, cs, sel, target, ns)
 	if err != nil {
-		return err
+		return Candidates{}, err
 	}
 	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: lsel.String()})
 	if err != nil {
-		return fmt.Errorf("scenarios: list pods %s in %s: %w", lsel, ns, err)
+		return Candidates{}, fmt.Errorf("scenarios: list pods %s in %s: %w", lsel, ns, err)
 	}
-	var pods []corev1.Pod
+	c := Candidates{Namespace: ns, Selector: lsel.String()}
 	for _, p := range list.Items {
 		if p.DeletionTimestamp == nil && lsel.Matches(labels.Set(p.Labels)) {
-			pods = append(pods, p)
+			c.Pods = append(c.Pods, p)
 		}
 	}
-	return refuseUnsafePods(spec.Type, pods)
+	return c, nil
 }
 
 // FaultNamespace is the namespace a fault's pods are selected in: its

@@ -42,6 +42,8 @@ type runFlags struct {
 	allowNamespaces []string
 	// junitInconclusive is --junit-inconclusive: error or skipped.
 	junitInconclusive string
+	// dryRun is --dry-run: preflight only, nothing injected.
+	dryRun bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -51,6 +53,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.junitInconclusive, "junit-inconclusive", string(reports.JUnitError), "how junit.xml writes inconclusive drills, phases and checks: error (red, with the reason) or skipped")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no live progress, only the summary")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log the runner's and the engine's steps")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "preview: check each drill and print its target and the pods each fault would hit, inject nothing (verdict skipped, exit 0 when every preflight passes)")
 }
 
 // registerRunner registers the flags that choose the cluster and configure
@@ -254,6 +257,9 @@ func (f *runFlags) runnerOptions(ctx context.Context, cmd *cobra.Command, cfg *r
 	if f.noGuard {
 		opts = append(opts, runner.WithoutGuard())
 	}
+	if f.dryRun {
+		opts = append(opts, runner.WithDryRun())
+	}
 	if len(f.allowNamespaces) > 0 {
 		opts = append(opts, runner.WithAllowedNamespaces(f.allowNamespaces...))
 	}
@@ -340,12 +346,13 @@ func runDrills(cmd *cobra.Command, f *runFlags, args []string) error {
 }
 
 // verdictExit maps the results to the exit code: 1 if one failed, else 2
-// if one could not run or be judged, else 0.
+// if one could not run or be judged, else 0 (a dry run's skipped verdict,
+// its preflight passed, counts as 0).
 func verdictExit(results []drills.Result, interrupted error) error {
 	var failedN, otherN []string
 	for _, r := range results {
 		switch r.Verdict {
-		case drills.VerdictPassed:
+		case drills.VerdictPassed, drills.VerdictSkipped:
 		case drills.VerdictFailed:
 			failedN = append(failedN, r.Drill)
 		default:
@@ -375,6 +382,14 @@ func printResult(w io.Writer, r *drills.Result) {
 			return "—"
 		}
 		return d.Duration.Round(100 * time.Millisecond).String()
+	}
+	if r.Verdict == drills.VerdictSkipped {
+		for _, e := range r.Events {
+			if e.Attributes["dryRun"] == "true" {
+				fmt.Fprintf(w, "  %s\n", e.Message)
+			}
+		}
+		return
 	}
 	fmt.Fprintf(w, "  MTTD %s  MTTR %s  engine %s\n", dur(r.MTTD), dur(r.MTTR), map[bool]string{true: "on", false: "off"}[r.GuardEnabled])
 	for _, c := range r.Checks {
