@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -230,23 +231,44 @@ func (s *scenario) requireHandedOver(g *engine.Guard, rec *recorder, act recorde
 	require.Len(t, calls(), 1, "one webhook call")
 }
 
-// TestGuardHandsFlappingReleaseToHuman pushes payment:v2-flapping (1.5 %
-// errors for 20 s of every 40 s) under the flapping-release drill, with
-// the default thresholds. The first episode is deferred while young and
-// clears by itself for longer than the verify window; when the signal
-// comes back under the same revision the flap raises RecoveryPotential and
-// the score falls below partialAt: the Deployment is paused and the human
-// webhook called, nothing rolled back.
+// TestGuardHandsFlappingReleaseToHuman rolls payment:v2-flapping (1.5 %
+// errors for the first 20 s of every 40 s on the wall clock) out fully,
+// then starts the flapping-release drill's guard, with the default
+// thresholds, in an off phase whose errors have left the rule's window.
+// The first episode is deferred while young and clears by itself for
+// longer than the verify window; when the signal comes back under the
+// same revision the flap raises RecoveryPotential and the score falls
+// below partialAt: the Deployment is paused and the human webhook called,
+// nothing rolled back. (The guard starts after the rollout because while
+// pods are replaced the ratio a rate rule reads can overshoot: new series
+// and old pods going away. A guard that sees that acts on it as on any
+// bad push; this test is about the flapping.)
 func TestGuardHandsFlappingReleaseToHuman(t *testing.T) {
-	s := newScenarioOf(t, 5*time.Minute, "flapping-release.yaml")
+	s := newScenarioOf(t, 6*time.Minute, "flapping-release.yaml")
 	s.keepShape()
 	policy, calls := s.humanHook()
 	require.Equal(t, drills.DefaultRollbackAt, *policy.Decision.RollbackAt, "the drill keeps the default thresholds")
 	require.Equal(t, drills.DefaultPartialAt, *policy.Decision.PartialAt, "the drill keeps the default thresholds")
+	period := flapPeriod(t, "payment:v2-flapping")
 
-	g, rec, _ := s.guard("flapping", policy)
-	push := time.Now()
 	s.pushAtOnce("payment:v2-flapping")
+	require.Eventually(t, func() bool {
+		dep, err := s.cs.AppsV1().Deployments(stack.Namespace).Get(s.ctx, stack.Deployment, metav1.GetOptions{})
+		if err != nil || dep.Status.ObservedGeneration < dep.Generation {
+			return false
+		}
+		n := *dep.Spec.Replicas
+		return dep.Status.UpdatedReplicas == n && dep.Status.Replicas == n && dep.Status.AvailableReplicas == n
+	}, 2*time.Minute, 200*time.Millisecond, "payment:v2-flapping rolled out")
+	// The off half is [period/2, period): the errors have left a 15 s
+	// window from period/2+15s on; start there, with time for the guard's
+	// first clean evaluations before the next on half.
+	require.Eventually(t, func() bool {
+		in := time.Duration(time.Now().UnixNano() % int64(period))
+		return in >= period/2+16*time.Second && in < period-3*time.Second
+	}, 2*period, 50*time.Millisecond, "an off phase with a clean window")
+	g, rec, _ := s.guard("flapping", policy)
+	start := time.Now()
 
 	require.Eventually(t, func() bool { return len(rec.of(engine.EventAction)) > 0 }, 3*time.Minute, 100*time.Millisecond)
 	act := rec.of(engine.EventAction)[0]
@@ -260,10 +282,29 @@ func TestGuardHandsFlappingReleaseToHuman(t *testing.T) {
 	require.Less(t, act.Decision.Score, drills.DefaultPartialAt, act.Decision.Reason)
 	require.GreaterOrEqual(t, act.Decision.Workload.SelfCleared, 1, act.Decision.Reason)
 	require.Contains(t, act.Decision.Reason, "flapping")
-	t.Logf("payment:v2-flapping: %d self-cleared episode(s), handed over at push + %s: %s",
-		act.Decision.Workload.SelfCleared, act.Time.Sub(push).Round(time.Millisecond), act.Decision.Reason)
+	t.Logf("payment:v2-flapping: %d self-cleared episode(s) (the first cleared %s after the guard started), handed over %s after it: %s",
+		act.Decision.Workload.SelfCleared, recovered[0].Time.Sub(start).Round(time.Millisecond), act.Time.Sub(start).Round(time.Millisecond), act.Decision.Reason)
 
 	s.requireHandedOver(g, rec, act, calls, "payment:v2-flapping")
+}
+
+// flapPeriod is the PAYMENT_FAULT_PERIOD of the stack's image tag ref.
+func flapPeriod(t *testing.T, ref string) time.Duration {
+	t.Helper()
+	for _, tag := range stack.PaymentTags {
+		if tag.Ref != ref {
+			continue
+		}
+		for _, kv := range tag.Env {
+			if v, ok := strings.CutPrefix(kv, "PAYMENT_FAULT_PERIOD="); ok {
+				d, err := time.ParseDuration(v)
+				require.NoError(t, err)
+				return d
+			}
+		}
+	}
+	t.Fatalf("no PAYMENT_FAULT_PERIOD on the stack's %s", ref)
+	return 0
 }
 
 // TestGuardTwoBadPushesEndOnLastKnownGood marks payment:v1 known good
