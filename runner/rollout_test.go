@@ -75,8 +75,7 @@ func TestRolloutTeardownPutsBackOnlyWhatTheDrillWrote(t *testing.T) {
 		_, err = ri.Update(context.Background(), ro, metav1.UpdateOptions{})
 		require.NoError(t, err)
 	}
-	res, err := runner.New(cs, runner.WithDynamic(dyn), runner.WithBackends(stubRunnerBackends(cs, f)),
-		runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second)).Run(context.Background(), rolloutStub(t))
+	res, err := stubRunner(cs, f, runner.WithDynamic(dyn)).Run(context.Background(), rolloutStub(t))
 	require.NoError(t, err)
 	require.Equal(t, drills.VerdictPassed, res.Verdict, res.Reason)
 	require.Positive(t, f.removals())
@@ -184,8 +183,7 @@ func TestRolloutTeardownLeavesOthersChanges(t *testing.T) {
 		})
 	}
 	f.onStatus = func() { update(setImage("web:v3")) } // someone else
-	res, err := runner.New(cs, runner.WithDynamic(dyn), runner.WithBackends(stubRunnerBackends(cs, f)),
-		runner.WithTick(200*time.Millisecond), runner.WithMinObserve(2*time.Second)).Run(context.Background(), rolloutStub(t))
+	res, err := stubRunner(cs, f, runner.WithDynamic(dyn)).Run(context.Background(), rolloutStub(t))
 	require.NoError(t, err)
 	require.Positive(t, f.removals())
 
