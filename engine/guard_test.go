@@ -215,15 +215,24 @@ func TestGuardRuleFiringRevertsAndAudits(t *testing.T) {
 	require.Equal(t, 1, testutil.CollectAndCount(metrics.Detection))
 }
 
-func TestGuardRecoversAfterVerifyWindow(t *testing.T) {
+// runShortVerifyGuard runs a guard with rulePolicy and a 100 ms verify
+// window on the fake deployment history, its error ratio reading ratio;
+// it returns the client, the Prometheus, the events and the guard.
+func runShortVerifyGuard(t *testing.T, ratio float64) (*fake.Clientset, *fakeProm, *events, *Guard) {
+	t.Helper()
 	client := fake.NewClientset(history()...)
-	prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.5, rateExpr: 50})
+	prom := newFakeProm(t, map[string]float64{errorRatioExpr: ratio, rateExpr: 50})
 	p := rulePolicy()
 	p.VerifyWindow = drills.D(100 * time.Millisecond)
-	var ev events
+	ev := &events{}
 	g, err := NewGuard(p, guardTarget, WithKubernetes(client), WithPrometheus(prom.api(t)), OnEvent(ev.add))
 	require.NoError(t, err)
 	runGuard(t, g)
+	return client, prom, ev, g
+}
+
+func TestGuardRecoversAfterVerifyWindow(t *testing.T) {
+	_, prom, ev, _ := runShortVerifyGuard(t, 0.5)
 	require.Eventually(t, func() bool { return len(ev.of(EventAction)) == 1 }, 10*time.Second, 10*time.Millisecond)
 	prom.set(errorRatioExpr, 0.001)
 	require.Eventually(t, func() bool { return len(ev.of(EventRecovery)) == 1 }, 10*time.Second, 10*time.Millisecond)
@@ -239,14 +248,7 @@ func TestGuardRecoversAfterVerifyWindow(t *testing.T) {
 // judged at once, with the flap in RecoveryPotential: below partialAt, so
 // the incident goes to the human and nothing is rolled back.
 func TestGuardHandsFlappingSignalToHuman(t *testing.T) {
-	client := fake.NewClientset(history()...)
-	prom := newFakeProm(t, map[string]float64{errorRatioExpr: 0.07, rateExpr: 50})
-	p := rulePolicy()
-	p.VerifyWindow = drills.D(100 * time.Millisecond)
-	var ev events
-	g, err := NewGuard(p, guardTarget, WithKubernetes(client), WithPrometheus(prom.api(t)), OnEvent(ev.add))
-	require.NoError(t, err)
-	runGuard(t, g)
+	client, prom, ev, g := runShortVerifyGuard(t, 0.07)
 
 	require.Eventually(t, func() bool { return len(ev.of(EventDetection)) == 1 }, 10*time.Second, 10*time.Millisecond)
 	n := g.Evaluations()
