@@ -239,9 +239,9 @@ func (run *Run) previewFault(ctx context.Context, spec drills.Fault, f scenarios
 		for i, p := range c.Pods {
 			names[i] = p.Name
 		}
-		mode := "all"
+		mode := drills.ModeOne // Default sets it; this only keeps a nil selector safe
 		if spec.Selector != nil && spec.Selector.Mode != "" {
-			mode = string(spec.Selector.Mode)
+			mode = spec.Selector.Mode
 		}
 		msg += fmt.Sprintf("; mode %s of the %d pod(s) matching %s in %s: %s", mode, len(c.Pods), c.Selector, c.Namespace, strings.Join(names, ", "))
 	}
